@@ -1,0 +1,353 @@
+//! The breaker's builder, its defaults and their validation.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::state::{CircuitBreaker, StateChange};
+use super::window::SlidingWindow;
+use crate::clock::Clock;
+use crate::error::ConfigError;
+
+/// Largest accepted `half_open_max_calls` (the probe counters are packed into 20 bits).
+pub const MAX_HALF_OPEN_CALLS: u32 = (1 << 20) - 1;
+
+pub(crate) type Listener = Arc<dyn Fn(&StateChange) + Send + Sync>;
+
+/// The validated settings of a breaker.
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) failure_threshold: u32,
+    pub(crate) failure_rate: Option<f64>,
+    pub(crate) slow_call_rate: Option<f64>,
+    pub(crate) slow_call_duration: Option<Duration>,
+    pub(crate) minimum_calls: u32,
+    pub(crate) window: SlidingWindow,
+    pub(crate) wait_in_open: Duration,
+    pub(crate) wait_in_open_multiplier: f64,
+    pub(crate) max_wait_in_open: Duration,
+    pub(crate) half_open_max_calls: u32,
+    pub(crate) listener: Option<Listener>,
+    pub(crate) clock: Option<Clock>,
+}
+
+impl Config {
+    /// Whether a sliding window must be kept (a rate condition is configured).
+    pub(crate) fn needs_window(&self) -> bool {
+        self.failure_rate.is_some() || self.slow_call_rate.is_some()
+    }
+
+    /// The open period after `trips` consecutive trips (1 for the first).
+    pub(crate) fn open_period(&self, trips: u32) -> Duration {
+        if trips <= 1 || self.wait_in_open_multiplier <= 1.0 {
+            return self.wait_in_open;
+        }
+        let exp = i32::try_from(trips - 1).unwrap_or(i32::MAX);
+        let factor = self.wait_in_open_multiplier.powi(exp);
+        let secs = self.wait_in_open.as_secs_f64() * factor;
+        if !secs.is_finite() || secs >= self.max_wait_in_open.as_secs_f64() {
+            self.max_wait_in_open
+        } else {
+            Duration::from_secs_f64(secs)
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("name", &self.name)
+            .field("failure_threshold", &self.failure_threshold)
+            .field("failure_rate", &self.failure_rate)
+            .field("slow_call_rate", &self.slow_call_rate)
+            .field("slow_call_duration", &self.slow_call_duration)
+            .field("minimum_calls", &self.minimum_calls)
+            .field("window", &self.window)
+            .field("wait_in_open", &self.wait_in_open)
+            .field("wait_in_open_multiplier", &self.wait_in_open_multiplier)
+            .field("max_wait_in_open", &self.max_wait_in_open)
+            .field("half_open_max_calls", &self.half_open_max_calls)
+            .field("listener", &self.listener.as_ref().map(|_| ".."))
+            .finish()
+    }
+}
+
+/// Builds a [`CircuitBreaker`]. Every setting has a default; `build()` validates them all.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`failure_threshold`](Self::failure_threshold) | 5 consecutive failures |
+/// | [`failure_rate`](Self::failure_rate) | off |
+/// | [`slow_call_rate`](Self::slow_call_rate) / [`slow_call_duration`](Self::slow_call_duration) | off |
+/// | [`minimum_calls`](Self::minimum_calls) | 10 |
+/// | [`sliding_window`](Self::sliding_window) | last 100 calls |
+/// | [`wait_in_open`](Self::wait_in_open) | 30 s |
+/// | [`wait_in_open_multiplier`](Self::wait_in_open_multiplier) | 1.0 (no growth) |
+/// | [`max_wait_in_open`](Self::max_wait_in_open) | 5 min |
+/// | [`half_open_max_calls`](Self::half_open_max_calls) | 3 |
+/// | [`clock`](Self::clock) | tokio's clock |
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Builder {
+    config: Config,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            config: Config {
+                name: None,
+                failure_threshold: 5,
+                failure_rate: None,
+                slow_call_rate: None,
+                slow_call_duration: None,
+                minimum_calls: 10,
+                window: SlidingWindow::default(),
+                wait_in_open: Duration::from_secs(30),
+                wait_in_open_multiplier: 1.0,
+                max_wait_in_open: Duration::from_secs(300),
+                half_open_max_calls: 3,
+                listener: None,
+                clock: None,
+            },
+        }
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A name, carried by tracing events and the `Debug` output.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.config.name = Some(name.into());
+        self
+    }
+
+    /// Trip after this many consecutive failures (default 5). Must be at least 1; use
+    /// `u32::MAX` to trip only on rates.
+    pub fn failure_threshold(mut self, n: u32) -> Self {
+        self.config.failure_threshold = n;
+        self
+    }
+
+    /// Trip when at least `percent` % of the calls in the sliding window failed, once the
+    /// window holds [`minimum_calls`](Self::minimum_calls). Within `(0, 100]`. Off by default.
+    pub fn failure_rate(mut self, percent: f64) -> Self {
+        self.config.failure_rate = Some(percent);
+        self
+    }
+
+    /// Trip when at least `percent` % of the calls in the sliding window were slow (took at
+    /// least [`slow_call_duration`](Self::slow_call_duration)). Within `(0, 100]`. Off by
+    /// default; needs `slow_call_duration`. Measuring a call reads the clock twice.
+    pub fn slow_call_rate(mut self, percent: f64) -> Self {
+        self.config.slow_call_rate = Some(percent);
+        self
+    }
+
+    /// A call taking at least this long is slow. Must be non-zero.
+    pub fn slow_call_duration(mut self, d: Duration) -> Self {
+        self.config.slow_call_duration = Some(d);
+        self
+    }
+
+    /// Rates are evaluated only once the window holds this many calls (default 10), so one
+    /// failure out of one call does not trip. At least 1, and at most a count window's size.
+    pub fn minimum_calls(mut self, n: u32) -> Self {
+        self.config.minimum_calls = n;
+        self
+    }
+
+    /// The sliding window rates are computed over (default: the last 100 calls).
+    pub fn sliding_window(mut self, window: SlidingWindow) -> Self {
+        self.config.window = window;
+        self
+    }
+
+    /// Shorthand for a count window of the last `n` calls.
+    pub fn count_window(self, n: u32) -> Self {
+        self.sliding_window(SlidingWindow::Count(n))
+    }
+
+    /// Shorthand for a time window of the last `duration`, in 10 buckets.
+    pub fn time_window(self, duration: Duration) -> Self {
+        self.sliding_window(SlidingWindow::Time {
+            duration,
+            buckets: 10,
+        })
+    }
+
+    /// How long the circuit stays open before letting probes through (default 30 s).
+    pub fn wait_in_open(mut self, d: Duration) -> Self {
+        self.config.wait_in_open = d;
+        self
+    }
+
+    /// Growth of the open period on each consecutive re-trip (a failed probe): the n-th
+    /// consecutive open lasts `wait_in_open * multiplier^(n-1)`, capped by
+    /// [`max_wait_in_open`](Self::max_wait_in_open). At least 1.0 (default: 1.0, no growth).
+    pub fn wait_in_open_multiplier(mut self, multiplier: f64) -> Self {
+        self.config.wait_in_open_multiplier = multiplier;
+        self
+    }
+
+    /// Cap of the growing open period (default 5 min). At least `wait_in_open`.
+    pub fn max_wait_in_open(mut self, d: Duration) -> Self {
+        self.config.max_wait_in_open = d;
+        self
+    }
+
+    /// Probes allowed in flight at once when half-open, and successes needed to close
+    /// (default 3). Within `1..=`[`MAX_HALF_OPEN_CALLS`].
+    pub fn half_open_max_calls(mut self, n: u32) -> Self {
+        self.config.half_open_max_calls = n;
+        self
+    }
+
+    /// Called on every state change, after it took effect, outside any lock. Under concurrent
+    /// transitions two callbacks may run at once; each [`StateChange`] carries its generation
+    /// so they can be ordered.
+    pub fn on_state_change(mut self, f: impl Fn(&StateChange) + Send + Sync + 'static) -> Self {
+        self.config.listener = Some(Arc::new(f));
+        self
+    }
+
+    /// The clock to read time from (default: tokio's, created at `build()`).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.config.clock = Some(clock);
+        self
+    }
+
+    pub(crate) fn into_config(self) -> Config {
+        self.config
+    }
+
+    /// Validates the settings and builds the breaker.
+    pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
+        let c = &self.config;
+        if c.failure_threshold == 0 {
+            return Err(ConfigError::Zero {
+                field: "failure_threshold",
+            });
+        }
+        check_rate("failure_rate", c.failure_rate)?;
+        check_rate("slow_call_rate", c.slow_call_rate)?;
+        if c.slow_call_duration == Some(Duration::ZERO) {
+            return Err(ConfigError::Zero {
+                field: "slow_call_duration",
+            });
+        }
+        if c.slow_call_rate.is_some() && c.slow_call_duration.is_none() {
+            return Err(ConfigError::Conflict {
+                field: "slow_call_rate",
+                reason: "needs `slow_call_duration` to tell which calls are slow".into(),
+            });
+        }
+        if c.minimum_calls == 0 {
+            return Err(ConfigError::Zero {
+                field: "minimum_calls",
+            });
+        }
+        match c.window {
+            SlidingWindow::Count(0) => {
+                return Err(ConfigError::Zero {
+                    field: "sliding_window",
+                })
+            }
+            SlidingWindow::Count(n) if c.minimum_calls > n => return Err(ConfigError::Conflict {
+                field: "minimum_calls",
+                reason: format!(
+                    "{} exceeds the count window of {n} calls, so rates would never be evaluated",
+                    c.minimum_calls
+                ),
+            }),
+            SlidingWindow::Count(n) if n > 1 << 24 => {
+                return Err(ConfigError::OutOfRange {
+                    field: "sliding_window",
+                    value: f64::from(n),
+                    min: 1.0,
+                    max: f64::from(1u32 << 24),
+                })
+            }
+            SlidingWindow::Time { duration, .. } if duration.is_zero() => {
+                return Err(ConfigError::Zero {
+                    field: "sliding_window",
+                })
+            }
+            SlidingWindow::Time { buckets: 0, .. } => {
+                return Err(ConfigError::Zero {
+                    field: "sliding_window.buckets",
+                })
+            }
+            SlidingWindow::Time { buckets, .. } if buckets > 4096 => {
+                return Err(ConfigError::OutOfRange {
+                    field: "sliding_window.buckets",
+                    value: f64::from(buckets),
+                    min: 1.0,
+                    max: 4096.0,
+                })
+            }
+            _ => {}
+        }
+        if c.wait_in_open.is_zero() {
+            return Err(ConfigError::Zero {
+                field: "wait_in_open",
+            });
+        }
+        if !c.wait_in_open_multiplier.is_finite() {
+            return Err(ConfigError::NotFinite {
+                field: "wait_in_open_multiplier",
+            });
+        }
+        if c.wait_in_open_multiplier < 1.0 {
+            return Err(ConfigError::OutOfRange {
+                field: "wait_in_open_multiplier",
+                value: c.wait_in_open_multiplier,
+                min: 1.0,
+                max: f64::MAX,
+            });
+        }
+        if c.max_wait_in_open < c.wait_in_open {
+            return Err(ConfigError::Conflict {
+                field: "max_wait_in_open",
+                reason: format!(
+                    "{:?} is shorter than `wait_in_open` ({:?})",
+                    c.max_wait_in_open, c.wait_in_open
+                ),
+            });
+        }
+        if c.half_open_max_calls == 0 {
+            return Err(ConfigError::Zero {
+                field: "half_open_max_calls",
+            });
+        }
+        if c.half_open_max_calls > MAX_HALF_OPEN_CALLS {
+            return Err(ConfigError::OutOfRange {
+                field: "half_open_max_calls",
+                value: f64::from(c.half_open_max_calls),
+                min: 1.0,
+                max: f64::from(MAX_HALF_OPEN_CALLS),
+            });
+        }
+        Ok(CircuitBreaker::from_config(self.config))
+    }
+}
+
+fn check_rate(field: &'static str, rate: Option<f64>) -> Result<(), ConfigError> {
+    match rate {
+        None => Ok(()),
+        Some(r) if !r.is_finite() => Err(ConfigError::NotFinite { field }),
+        Some(0.0) => Err(ConfigError::Zero { field }),
+        Some(r) if !(0.0..=100.0).contains(&r) => Err(ConfigError::OutOfRange {
+            field,
+            value: r,
+            min: 0.0,
+            max: 100.0,
+        }),
+        Some(_) => Ok(()),
+    }
+}

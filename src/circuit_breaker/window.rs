@@ -1,0 +1,244 @@
+//! Sliding windows of call outcomes: count-based (the last N calls) and time-based (the last
+//! T, in buckets, so memory is fixed whatever the traffic).
+//!
+//! Windows are plain data; the breaker keeps one behind a short mutex and only when a rate
+//! condition (failure rate or slow-call rate) is configured. The default breaker
+//! (consecutive failures only) has no window and takes no lock.
+
+use std::time::Duration;
+
+/// Which sliding window the failure-rate and slow-call-rate conditions are computed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlidingWindow {
+    /// The last `n` recorded calls.
+    Count(u32),
+    /// The calls of the last `duration`, kept in `buckets` buckets of `duration / buckets`
+    /// each. Calls age out one bucket at a time.
+    Time {
+        /// Span of the window.
+        duration: Duration,
+        /// Number of buckets the span is cut into (resolution of ageing out).
+        buckets: u32,
+    },
+}
+
+impl Default for SlidingWindow {
+    /// The last 100 calls.
+    fn default() -> Self {
+        SlidingWindow::Count(100)
+    }
+}
+
+/// Aggregated counts of a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) calls: u32,
+    pub(crate) failures: u32,
+    pub(crate) slow: u32,
+}
+
+impl Counts {
+    fn add(&mut self, failure: bool, slow: bool) {
+        self.calls = self.calls.saturating_add(1);
+        self.failures = self.failures.saturating_add(u32::from(failure));
+        self.slow = self.slow.saturating_add(u32::from(slow));
+    }
+    fn sub(&mut self, failure: bool, slow: bool) {
+        self.calls = self.calls.saturating_sub(1);
+        self.failures = self.failures.saturating_sub(u32::from(failure));
+        self.slow = self.slow.saturating_sub(u32::from(slow));
+    }
+}
+
+const FAILURE: u8 = 1;
+const SLOW: u8 = 2;
+
+/// A window's state: a ring of the last N outcomes, or a ring of time buckets.
+#[derive(Debug)]
+pub(crate) enum Window {
+    Count {
+        /// Outcomes as bit sets (FAILURE | SLOW); `len` valid entries ending before `next`.
+        ring: Box<[u8]>,
+        next: usize,
+        len: usize,
+        totals: Counts,
+    },
+    Time {
+        /// Bucket width in nanoseconds (at least 1).
+        width: u64,
+        /// (bucket index since the clock's epoch, counts); a bucket is live when its index is
+        /// within the last `buckets.len()` indices.
+        buckets: Box<[(u64, Counts)]>,
+    },
+}
+
+impl Window {
+    pub(crate) fn new(kind: SlidingWindow) -> Window {
+        match kind {
+            SlidingWindow::Count(n) => Window::Count {
+                ring: vec![0; n.max(1) as usize].into_boxed_slice(),
+                next: 0,
+                len: 0,
+                totals: Counts::default(),
+            },
+            SlidingWindow::Time { duration, buckets } => {
+                let buckets = buckets.max(1);
+                let width = (crate::clock::duration_to_nanos(duration) / u64::from(buckets)).max(1);
+                Window::Time {
+                    width,
+                    buckets: vec![(u64::MAX, Counts::default()); buckets as usize]
+                        .into_boxed_slice(),
+                }
+            }
+        }
+    }
+
+    /// Forgets every recorded outcome.
+    pub(crate) fn clear(&mut self) {
+        match self {
+            Window::Count {
+                next, len, totals, ..
+            } => {
+                *next = 0;
+                *len = 0;
+                *totals = Counts::default();
+            }
+            Window::Time { buckets, .. } => {
+                for b in buckets.iter_mut() {
+                    *b = (u64::MAX, Counts::default());
+                }
+            }
+        }
+    }
+
+    /// Records one outcome observed at `now` (nanoseconds; only time windows read it).
+    pub(crate) fn record(&mut self, now: u64, failure: bool, slow: bool) {
+        match self {
+            Window::Count {
+                ring,
+                next,
+                len,
+                totals,
+            } => {
+                let cap = ring.len();
+                if *len == cap {
+                    let old = ring[*next];
+                    totals.sub(old & FAILURE != 0, old & SLOW != 0);
+                } else {
+                    *len += 1;
+                }
+                ring[*next] = (u8::from(failure) * FAILURE) | (u8::from(slow) * SLOW);
+                totals.add(failure, slow);
+                *next = (*next + 1) % cap;
+            }
+            Window::Time { width, buckets } => {
+                let index = now / *width;
+                let slot = (index % buckets.len() as u64) as usize;
+                let bucket = &mut buckets[slot];
+                if bucket.0 != index {
+                    *bucket = (index, Counts::default());
+                }
+                bucket.1.add(failure, slow);
+            }
+        }
+    }
+
+    /// The totals of the window as seen at `now`.
+    pub(crate) fn counts(&self, now: u64) -> Counts {
+        match self {
+            Window::Count { totals, .. } => *totals,
+            Window::Time { width, buckets } => {
+                let current = now / *width;
+                let span = buckets.len() as u64;
+                let mut sum = Counts::default();
+                for (index, counts) in buckets.iter() {
+                    if *index != u64::MAX && *index <= current && current - *index < span {
+                        sum.calls = sum.calls.saturating_add(counts.calls);
+                        sum.failures = sum.failures.saturating_add(counts.failures);
+                        sum.slow = sum.slow.saturating_add(counts.slow);
+                    }
+                }
+                sum
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn count_window_keeps_last_n() {
+        let mut w = Window::new(SlidingWindow::Count(3));
+        w.record(0, true, false);
+        w.record(0, true, true);
+        w.record(0, false, false);
+        assert_eq!(
+            w.counts(0),
+            Counts {
+                calls: 3,
+                failures: 2,
+                slow: 1
+            }
+        );
+        w.record(0, false, false); // evicts the first failure
+        assert_eq!(
+            w.counts(0),
+            Counts {
+                calls: 3,
+                failures: 1,
+                slow: 1
+            }
+        );
+        w.record(0, false, false); // evicts the slow failure
+        assert_eq!(
+            w.counts(0),
+            Counts {
+                calls: 3,
+                failures: 0,
+                slow: 0
+            }
+        );
+        w.clear();
+        assert_eq!(w.counts(0), Counts::default());
+    }
+
+    #[test]
+    fn time_window_ages_out_by_bucket() {
+        let second = 1_000_000_000;
+        let mut w = Window::new(SlidingWindow::Time {
+            duration: Duration::from_secs(10),
+            buckets: 10,
+        });
+        w.record(0, true, false);
+        w.record(5 * second, false, true);
+        assert_eq!(
+            w.counts(5 * second),
+            Counts {
+                calls: 2,
+                failures: 1,
+                slow: 1
+            }
+        );
+        // At 10 s the bucket [0, 1 s) has left the window.
+        assert_eq!(
+            w.counts(10 * second),
+            Counts {
+                calls: 1,
+                failures: 0,
+                slow: 1
+            }
+        );
+        // A record 20 s later reuses slot 0 and the old slot-5 bucket is out too.
+        w.record(20 * second, true, false);
+        assert_eq!(
+            w.counts(20 * second),
+            Counts {
+                calls: 1,
+                failures: 1,
+                slow: 0
+            }
+        );
+    }
+}

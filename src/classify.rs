@@ -1,0 +1,97 @@
+//! Turning a call's result into [`Outcome::Success`], [`Outcome::Failure`] or
+//! [`Outcome::Ignored`], plus an optional retry hint.
+//!
+//! One classifier shape serves every layer: anything that implements [`Classify`], including
+//! any closure `Fn(&Result<T, E>) -> Outcome`. The classifier runs on the inner service's
+//! result *before* anything is boxed, so it sees the concrete response and error types (an
+//! `http::Response` status, an `io::Error` kind).
+//!
+//! ```
+//! use seawall::classify::{Classify, Outcome};
+//! use std::io;
+//!
+//! // A "not found" says nothing about the dependency's health: ignore it.
+//! let classifier = |r: &Result<u32, io::Error>| match r {
+//!     Ok(_) => Outcome::Success,
+//!     Err(e) if e.kind() == io::ErrorKind::NotFound => Outcome::Ignored,
+//!     Err(_) => Outcome::Failure,
+//! };
+//! assert_eq!(classifier.classify(&Ok(1)), Outcome::Success);
+//! let not_found = Err(io::Error::from(io::ErrorKind::NotFound));
+//! assert_eq!(classifier.classify(&not_found), Outcome::Ignored);
+//! ```
+
+use std::time::Duration;
+
+/// What a call's result says about the health of the dependency behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The dependency did its job. Closes a half-open breaker; never retried.
+    Success,
+    /// The dependency failed. Counts towards tripping a breaker; retryable.
+    Failure,
+    /// Says nothing about the dependency (a 404, a validation error): counts for nothing and
+    /// is not retried.
+    Ignored,
+}
+
+/// Classifies a call's result. Implemented for every `Fn(&Result<T, E>) -> Outcome`.
+///
+/// Implement the trait on a type of your own to also give a server-suggested retry delay
+/// (a `Retry-After`) through [`Classify::retry_after`].
+pub trait Classify<T, E> {
+    /// What `result` says about the dependency.
+    fn classify(&self, result: &Result<T, E>) -> Outcome;
+
+    /// A delay the server asked for before the next attempt, if any. Retry uses it instead of
+    /// its computed backoff (still capped by its `max_delay` and deadline). Default: none.
+    fn retry_after(&self, result: &Result<T, E>) -> Option<Duration> {
+        let _ = result;
+        None
+    }
+}
+
+impl<F, T, E> Classify<T, E> for F
+where
+    F: Fn(&Result<T, E>) -> Outcome,
+{
+    #[inline]
+    fn classify(&self, result: &Result<T, E>) -> Outcome {
+        self(result)
+    }
+}
+
+/// The default classifier: `Ok` is a success, `Err` a failure.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DefaultClassifier;
+
+impl<T, E> Classify<T, E> for DefaultClassifier {
+    #[inline]
+    fn classify(&self, result: &Result<T, E>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Success,
+            Err(_) => Outcome::Failure,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_classifier_maps_ok_and_err() {
+        assert_eq!(
+            DefaultClassifier.classify(&Ok::<_, ()>(1)),
+            Outcome::Success
+        );
+        assert_eq!(
+            DefaultClassifier.classify(&Err::<(), _>(1)),
+            Outcome::Failure
+        );
+        assert_eq!(
+            Classify::<(), i32>::retry_after(&DefaultClassifier, &Err(1)),
+            None
+        );
+    }
+}

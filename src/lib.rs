@@ -1,0 +1,71 @@
+//! seawall: resilience middleware for [tower]: a circuit breaker that fails fast while a
+//! dependency is sick, one error model and one clock for every layer.
+//!
+//! Every pattern is a plain state machine (usable without tower, around any async call) plus
+//! a thin tower `Layer` + `Service` + future, so it drops into `ServiceBuilder`, axum, hyper,
+//! tonic and any tower stack.
+//!
+//! - [`circuit_breaker`]: closed, open and half-open; trips on consecutive failures, failure
+//!   rate and slow-call rate; bounded probes; cancellation-safe permits.
+//! - [`classify`]: one classifier shape for every layer (`Success` / `Failure` / `Ignored`).
+//! - [`error`]: one error model in tower's convention ([`BoxError`] + small rejection types +
+//!   [`ErrorKind::of`]); configuration errors are [`ConfigError`].
+//! - [`clock`]: one time source, tokio's by default, so paused time drives every test.
+//!
+//! # A stack
+//!
+//! The recommended order, outermost first: overall timeout, retry (with budget), circuit
+//! breaker, per-attempt timeout, the inner service. The breaker sits inside retry so that every
+//! attempt is admitted and recorded on its own, and an open circuit stops retries at once; the
+//! per-attempt timeout sits inside the breaker so that a timeout counts as a failure.
+//! seawall uses tower's own `Timeout` (its `Elapsed` error is recognised by [`ErrorKind::of`]).
+//!
+//! ```
+//! use seawall::circuit_breaker::CircuitBreaker;
+//! use seawall::{BoxError, ErrorKind};
+//! use std::time::Duration;
+//! use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! let breaker = CircuitBreaker::builder()
+//!     .failure_threshold(3)
+//!     .build()
+//!     .expect("valid configuration");
+//!
+//! let mut svc = ServiceBuilder::new()
+//!     .timeout(Duration::from_secs(10)) // overall
+//!     .layer(breaker.layer())
+//!     .timeout(Duration::from_secs(1)) // per attempt: counts as a failure for the breaker
+//!     .service(service_fn(|ms: u64| async move {
+//!         tokio::time::sleep(Duration::from_millis(ms)).await;
+//!         Ok::<_, BoxError>(ms)
+//!     }));
+//!
+//! assert_eq!(svc.ready().await.unwrap().call(5).await.unwrap(), 5);
+//! for _ in 0..3 {
+//!     let err = svc.ready().await.unwrap().call(5_000).await.unwrap_err();
+//!     assert_eq!(ErrorKind::of(&*err), ErrorKind::Timeout);
+//! }
+//! // Three timeouts in a row: the circuit is open and rejects without waiting.
+//! let err = svc.ready().await.unwrap().call(5).await.unwrap_err();
+//! assert_eq!(ErrorKind::of(&*err), ErrorKind::CircuitOpen);
+//! # }
+//! ```
+//!
+//! [tower]: https://docs.rs/tower
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod circuit_breaker;
+pub mod classify;
+pub mod clock;
+pub mod error;
+
+pub use circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
+pub use classify::{Classify, Outcome};
+pub use error::{BoxError, ConfigError, ErrorKind};
