@@ -46,7 +46,7 @@ impl fmt::Display for CircuitOpen {
         match self.state {
             State::HalfOpen => f.write_str("circuit half-open; every probe slot is busy"),
             State::ForcedOpen => f.write_str("circuit forced open"),
-            _ => write!(f, "circuit open; next probe in {:?}", self.retry_in),
+            _ => write!(f, "circuit open; next probe in {:.1?}", self.retry_in),
         }
     }
 }

@@ -18,7 +18,7 @@ pin_project! {
         #[pin]
         kind: Kind<F>,
         permit: Option<Permit>,
-        classifier: Option<C>,
+        classifier: C,
     }
 }
 
@@ -35,15 +35,15 @@ impl<F, C> ResponseFuture<F, C> {
         ResponseFuture {
             kind: Kind::Called { future },
             permit: Some(permit),
-            classifier: Some(classifier),
+            classifier,
         }
     }
 
-    pub(crate) fn rejected(open: CircuitOpen) -> Self {
+    pub(crate) fn rejected(open: CircuitOpen, classifier: C) -> Self {
         ResponseFuture {
             kind: Kind::Rejected { open },
             permit: None,
-            classifier: None,
+            classifier,
         }
     }
 }
@@ -56,16 +56,15 @@ where
 {
     type Output = Result<T, BoxError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         match this.kind.project() {
             KindProj::Called { future } => {
                 let result = ready!(future.poll(cx));
-                if let (Some(permit), Some(classifier)) =
-                    (this.permit.take(), this.classifier.as_ref())
-                {
+                if let Some(permit) = this.permit.take() {
                     // The classifier sees the inner service's concrete types, before boxing.
-                    permit.record(classifier.classify(&result));
+                    permit.record(this.classifier.classify(&result));
                 }
                 Poll::Ready(result.map_err(Into::into))
             }

@@ -74,7 +74,7 @@ where
             Ok(permit) => {
                 ResponseFuture::called(self.inner.call(req), permit, self.classifier.clone())
             }
-            Err(open) => ResponseFuture::rejected(open),
+            Err(open) => ResponseFuture::rejected(open, self.classifier.clone()),
         }
     }
 }

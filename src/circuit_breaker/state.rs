@@ -20,12 +20,12 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use super::config::{Builder, Config};
 use super::error::{CallError, CircuitOpen};
-use super::window::{Counts, Window};
+use super::window::{Counts, SlidingWindow, Window};
 use crate::classify::{Classify, DefaultClassifier, Outcome};
 use crate::clock::{duration_to_nanos, Clock};
 
@@ -184,18 +184,23 @@ pub(crate) struct Token {
 /// Report the call's outcome with [`Permit::record`]. A permit dropped without recording (the
 /// call was cancelled) records nothing and, if it was a half-open probe, frees its probe slot
 /// at once, so a cancelled probe can never wedge the breaker.
+///
+/// A permit does not keep the breaker alive: if every handle to the breaker is dropped while
+/// the call runs, its outcome is dropped too.
 #[must_use = "a permit records nothing unless `record` is called"]
 pub struct Permit {
-    inner: Arc<Inner>,
+    hot: &'static Hot,
     token: Token,
-    recorded: bool,
 }
 
 impl Permit {
     /// Records the call's outcome and consumes the permit.
-    pub fn record(mut self, outcome: Outcome) {
-        self.recorded = true;
-        self.inner.record(&self.token, outcome);
+    #[inline]
+    pub fn record(self, outcome: Outcome) {
+        let (hot, token) = (self.hot, self.token);
+        // Recorded, so not released: skip `Drop` (the permit owns nothing to free).
+        std::mem::forget(self);
+        hot.record(&token, outcome);
     }
 
     /// Whether this permit is a half-open probe.
@@ -205,10 +210,9 @@ impl Permit {
 }
 
 impl Drop for Permit {
+    #[inline]
     fn drop(&mut self) {
-        if !self.recorded {
-            self.inner.release(&self.token);
-        }
+        self.hot.release(&self.token);
     }
 }
 
@@ -228,8 +232,18 @@ impl fmt::Debug for Permit {
 /// Cloning is cheap (an `Arc`) and clones share one state; every service built by one
 /// [`CircuitBreakerLayer`](super::CircuitBreakerLayer) shares it too. Build a second breaker
 /// for a second, independent circuit.
+///
+/// # Memory
+///
+/// So that a call needs no reference counting (an atomic read-modify-write costs 10-25 ns
+/// here, several times the whole budget of a closed breaker), the few words a call touches
+/// (the state word, the failure counter, the clock) live in a small block (about 100 bytes)
+/// that is deliberately never freed; the rest (window, listener, name) is freed with the last
+/// handle. Build breakers once per dependency, not per request.
 #[derive(Clone)]
 pub struct CircuitBreaker {
+    /// The same block as `inner.hot`, one indirection closer.
+    hot: &'static Hot,
     inner: Arc<Inner>,
 }
 
@@ -238,15 +252,30 @@ struct WindowState {
     window: Window,
 }
 
-struct Inner {
+/// What every call touches: leaked on purpose (see "Memory" above), so permits can hold a
+/// `&'static` to it instead of an `Arc`.
+struct Hot {
     word: AtomicU64,
     consecutive: AtomicU64,
+    failure_threshold: u32,
+    slow_nanos: Option<u64>,
+    /// A time window or slow-call measurement needs the time when a call ends.
+    needs_end_time: bool,
+    has_window: bool,
+    /// No window and no slow-call measurement: a closed success needs nothing but two loads.
+    simple: bool,
+    clock: Clock,
+    /// The rest of the breaker, for the slow paths (transitions, windows). Upgrading is a
+    /// read-modify-write, so the success path of a closed breaker never does it.
+    inner: Weak<Inner>,
+}
+
+struct Inner {
+    hot: &'static Hot,
     /// Consecutive opens without a close; written only under `transitions`.
     trips: AtomicU32,
     transitions: Mutex<()>,
     window: Option<Mutex<WindowState>>,
-    slow_nanos: Option<u64>,
-    clock: Clock,
     config: Config,
 }
 
@@ -291,25 +320,36 @@ impl CircuitBreaker {
 
     pub(crate) fn from_config(config: Config) -> Self {
         let clock = config.clock.clone().unwrap_or_default();
-        let window = if config.needs_window() {
-            Some(Mutex::new(WindowState {
+        let window = config.needs_window().then(|| {
+            Mutex::new(WindowState {
                 gen: 0,
                 window: Window::new(config.window),
-            }))
-        } else {
-            None
-        };
-        CircuitBreaker {
-            inner: Arc::new(Inner {
+            })
+        });
+        let time_window = matches!(config.window, SlidingWindow::Time { .. }) && window.is_some();
+        let inner = Arc::new_cyclic(|weak| {
+            let hot: &'static Hot = Box::leak(Box::new(Hot {
                 word: AtomicU64::new(Word::new(State::Closed, 0, 0).0),
                 consecutive: AtomicU64::new(0),
+                failure_threshold: config.failure_threshold,
+                slow_nanos: config.slow_call_duration.map(duration_to_nanos),
+                needs_end_time: time_window || config.slow_call_duration.is_some(),
+                has_window: window.is_some(),
+                simple: window.is_none() && config.slow_call_duration.is_none(),
+                clock,
+                inner: weak.clone(),
+            }));
+            Inner {
+                hot,
                 trips: AtomicU32::new(0),
                 transitions: Mutex::new(()),
                 window,
-                slow_nanos: config.slow_call_duration.map(duration_to_nanos),
-                clock,
                 config,
-            }),
+            }
+        });
+        CircuitBreaker {
+            hot: inner.hot,
+            inner,
         }
     }
 
@@ -317,7 +357,7 @@ impl CircuitBreaker {
     /// until a call arrives and is admitted as a probe.
     #[inline]
     pub fn state(&self) -> State {
-        Word(self.inner.word.load(Ordering::Acquire)).state()
+        Word(self.hot.word.load(Ordering::Acquire)).state()
     }
 
     /// The breaker's name, if one was given.
@@ -329,11 +369,20 @@ impl CircuitBreaker {
     /// open, or half-open with every probe slot taken.
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit, CircuitOpen> {
-        let token = self.inner.acquire()?;
+        let w = Word(self.hot.word.load(Ordering::Acquire));
+        let token = if w.state() == State::Closed && self.hot.slow_nanos.is_none() {
+            // The happy path, small enough to inline into the caller.
+            Token {
+                kind: Kind::Closed,
+                gen: w.gen(),
+                start: 0,
+            }
+        } else {
+            self.inner.acquire(w)?
+        };
         Ok(Permit {
-            inner: Arc::clone(&self.inner),
+            hot: self.hot,
             token,
-            recorded: false,
         })
     }
 
@@ -369,14 +418,6 @@ impl CircuitBreaker {
         let result = f().await;
         permit.record(classifier.classify(&result));
         result.map_err(CallError::Inner)
-    }
-
-    /// Records an outcome without a permit, as if a call admitted now had ended with it. For
-    /// callers that do their own admission; prefer [`try_acquire`](Self::try_acquire).
-    pub fn record(&self, outcome: Outcome) {
-        if let Ok(permit) = self.try_acquire() {
-            permit.record(outcome);
-        }
     }
 
     /// Rejects every call until [`reset`](Self::reset).
@@ -416,22 +457,189 @@ impl fmt::Debug for CircuitBreaker {
     }
 }
 
+// ===== the hot path: what a permit does =====
+
+impl Hot {
+    #[inline]
+    fn record(&self, token: &Token, outcome: Outcome) {
+        if self.simple && token.kind == Kind::Closed && outcome == Outcome::Success {
+            // The happy path, kept small enough to inline into the caller.
+            let w = Word(self.word.load(Ordering::Acquire));
+            if w.state() == State::Closed && w.gen() == token.gen {
+                // A load that finds nothing to reset writes nothing: no cache-line ping-pong
+                // between cores. Relaxed: the counter is tied to its generation by its tag,
+                // not by memory ordering.
+                let c = self.consecutive.load(Ordering::Relaxed);
+                if c as u32 != 0 {
+                    self.reset_consecutive(c, token.gen);
+                }
+            }
+            return;
+        }
+        self.record_slow(token, outcome);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn reset_consecutive(&self, seen: u64, gen: u32) {
+        let _ = self.consecutive.compare_exchange(
+            seen,
+            pack_count(gen, 0),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
+    #[inline(never)]
+    fn record_slow(&self, token: &Token, outcome: Outcome) {
+        let now = if self.needs_end_time {
+            self.clock.now_nanos()
+        } else {
+            0
+        };
+        let slow = match (self.slow_nanos, outcome) {
+            (Some(limit), Outcome::Success | Outcome::Failure) => {
+                now.saturating_sub(token.start) >= limit
+            }
+            _ => false,
+        };
+        match token.kind {
+            Kind::Closed => self.record_closed(token.gen, outcome, slow, now),
+            Kind::Probe => self.record_probe(token.gen, outcome, slow),
+            Kind::Disabled => {
+                if outcome != Outcome::Ignored {
+                    if let Some(inner) = self.inner.upgrade() {
+                        inner.record_window(token.gen, now, outcome == Outcome::Failure, slow);
+                    }
+                }
+            }
+        }
+    }
+
+    fn record_closed(&self, gen: u32, outcome: Outcome, slow: bool, now: u64) {
+        let w = Word(self.word.load(Ordering::Acquire));
+        if w.state() != State::Closed || w.gen() != gen {
+            return; // admitted in an earlier generation: says nothing about this one
+        }
+        let mut trip = false;
+        match outcome {
+            Outcome::Ignored => return,
+            Outcome::Success => {
+                let c = self.consecutive.load(Ordering::Relaxed);
+                if c as u32 != 0 {
+                    self.reset_consecutive(c, gen);
+                }
+            }
+            Outcome::Failure => {
+                let prev = self
+                    .consecutive
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                        Some(pack_count(gen, count_of(c, gen).saturating_add(1)))
+                    })
+                    .unwrap_or_else(|c| c);
+                trip = count_of(prev, gen).saturating_add(1) >= self.failure_threshold;
+            }
+        }
+        if !trip && !self.has_window {
+            return; // the default success path ends here: two loads, no write
+        }
+        let Some(inner) = self.inner.upgrade() else {
+            return; // the breaker is gone
+        };
+        if self.has_window {
+            trip |= inner.record_window(gen, now, outcome == Outcome::Failure, slow);
+        }
+        if trip {
+            let now = if self.needs_end_time {
+                now
+            } else {
+                self.clock.now_nanos()
+            };
+            inner.transition(w, State::Open, now);
+        }
+    }
+
+    fn record_probe(&self, gen: u32, outcome: Outcome, slow: bool) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        let failed = outcome == Outcome::Failure
+            || (outcome == Outcome::Success && slow && inner.config.slow_call_rate.is_some());
+        let mut w = Word(self.word.load(Ordering::Acquire));
+        loop {
+            if w.state() != State::HalfOpen || w.gen() != gen {
+                return; // the probe's generation is over; its slot went with it
+            }
+            if failed {
+                inner.transition(w, State::Open, self.clock.now_nanos());
+                return;
+            }
+            let successes = w.successes() + u32::from(outcome == Outcome::Success);
+            let next = Word::half_open(gen, w.in_flight().saturating_sub(1), successes);
+            match self
+                .word
+                .compare_exchange_weak(w.0, next.0, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    if successes >= inner.config.half_open_max_calls {
+                        let now = if inner.window.is_some() {
+                            self.clock.now_nanos()
+                        } else {
+                            0
+                        };
+                        inner.transition(next, State::Closed, now);
+                    }
+                    return;
+                }
+                Err(current) => w = Word(current),
+            }
+        }
+    }
+
+    /// A dropped permit: frees its probe slot, records nothing.
+    #[inline]
+    fn release(&self, token: &Token) {
+        if token.kind == Kind::Probe {
+            self.release_probe(token);
+        }
+    }
+
+    #[inline(never)]
+    fn release_probe(&self, token: &Token) {
+        let mut w = Word(self.word.load(Ordering::Acquire));
+        loop {
+            if w.state() != State::HalfOpen || w.gen() != token.gen {
+                return;
+            }
+            let next = Word::half_open(w.gen(), w.in_flight().saturating_sub(1), w.successes());
+            match self
+                .word
+                .compare_exchange_weak(w.0, next.0, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(current) => w = Word(current),
+            }
+        }
+    }
+}
+
+// ===== admission, transitions, windows =====
+
 impl Inner {
     #[inline]
     fn token(&self, kind: Kind, gen: u32, now: Option<u64>) -> Token {
-        let start = match self.slow_nanos {
+        let start = match self.hot.slow_nanos {
             // Only slow-call measurement needs the start time: the default path reads no clock.
-            Some(_) => now.unwrap_or_else(|| self.clock.now_nanos()),
+            Some(_) => now.unwrap_or_else(|| self.hot.clock.now_nanos()),
             None => 0,
         };
         Token { kind, gen, start }
     }
 
-    #[inline]
-    fn acquire(&self) -> Result<Token, CircuitOpen> {
+    #[inline(never)]
+    fn acquire(&self, mut w: Word) -> Result<Token, CircuitOpen> {
         // Acquire pairs with the Release half of every transition's compare-exchange, so a
         // permit's generation is never older than the state it was admitted in.
-        let mut w = Word(self.word.load(Ordering::Acquire));
         loop {
             match w.state() {
                 State::Closed => return Ok(self.token(Kind::Closed, w.gen(), None)),
@@ -442,7 +650,7 @@ impl Inner {
                     )
                 }
                 State::Open => {
-                    let now = self.clock.now_nanos();
+                    let now = self.hot.clock.now_nanos();
                     let until = w.open_until();
                     if now < until {
                         return Err(
@@ -452,7 +660,7 @@ impl Inner {
                     // The wait is over: the caller that wins the transition is the first probe.
                     match self.transition(w, State::HalfOpen, now) {
                         Some(next) => return Ok(self.token(Kind::Probe, next.gen(), Some(now))),
-                        None => w = Word(self.word.load(Ordering::Acquire)),
+                        None => w = Word(self.hot.word.load(Ordering::Acquire)),
                     }
                 }
                 State::HalfOpen => {
@@ -463,7 +671,7 @@ impl Inner {
                         );
                     }
                     let next = Word::half_open(w.gen(), w.in_flight() + 1, w.successes());
-                    match self.word.compare_exchange_weak(
+                    match self.hot.word.compare_exchange_weak(
                         w.0,
                         next.0,
                         Ordering::AcqRel,
@@ -487,83 +695,6 @@ impl Inner {
             "circuit breaker rejected a call"
         );
         open
-    }
-
-    fn now_if(&self, needed: bool) -> u64 {
-        if needed {
-            self.clock.now_nanos()
-        } else {
-            0
-        }
-    }
-
-    fn record(&self, token: &Token, outcome: Outcome) {
-        let time_window = matches!(
-            self.config.window,
-            super::window::SlidingWindow::Time { .. }
-        ) && self.window.is_some();
-        let now = self.now_if(self.slow_nanos.is_some() || time_window);
-        let slow = match (self.slow_nanos, outcome) {
-            (Some(limit), Outcome::Success | Outcome::Failure) => {
-                now.saturating_sub(token.start) >= limit
-            }
-            _ => false,
-        };
-        match token.kind {
-            Kind::Disabled => {
-                if outcome != Outcome::Ignored {
-                    self.record_window(token.gen, now, outcome == Outcome::Failure, slow);
-                }
-            }
-            Kind::Closed => self.record_closed(token.gen, outcome, slow, now),
-            Kind::Probe => self.record_probe(token.gen, outcome, slow),
-        }
-    }
-
-    fn record_closed(&self, gen: u32, outcome: Outcome, slow: bool, now: u64) {
-        let w = Word(self.word.load(Ordering::Acquire));
-        if w.state() != State::Closed || w.gen() != gen {
-            return; // admitted in an earlier generation: says nothing about this one
-        }
-        let mut trip = false;
-        match outcome {
-            Outcome::Ignored => return,
-            Outcome::Success => {
-                // A load that finds nothing to reset writes nothing: no cache-line ping-pong
-                // between cores on the happy path. Relaxed: the counter is a heuristic input,
-                // ordered with transitions by its generation tag, not by memory ordering.
-                let c = self.consecutive.load(Ordering::Relaxed);
-                if c as u32 != 0 {
-                    let _ = self.consecutive.compare_exchange(
-                        c,
-                        pack_count(gen, 0),
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    );
-                }
-            }
-            Outcome::Failure => {
-                let prev = self
-                    .consecutive
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
-                        Some(pack_count(gen, count_of(c, gen).saturating_add(1)))
-                    })
-                    .unwrap_or_else(|c| c);
-                let count = count_of(prev, gen).saturating_add(1);
-                trip = count >= self.config.failure_threshold;
-            }
-        }
-        if self.window.is_some() {
-            trip |= self.record_window(gen, now, outcome == Outcome::Failure, slow);
-        }
-        if trip {
-            let now = if now == 0 {
-                self.clock.now_nanos()
-            } else {
-                now
-            };
-            self.transition(w, State::Open, now);
-        }
     }
 
     /// Records into the sliding window; returns whether a rate condition now holds.
@@ -594,58 +725,6 @@ impl Inner {
             || over(self.config.slow_call_rate, counts.slow)
     }
 
-    fn record_probe(&self, gen: u32, outcome: Outcome, slow: bool) {
-        let failed = outcome == Outcome::Failure
-            || (outcome == Outcome::Success && slow && self.config.slow_call_rate.is_some());
-        let mut w = Word(self.word.load(Ordering::Acquire));
-        loop {
-            if w.state() != State::HalfOpen || w.gen() != gen {
-                return; // the probe's generation is over; its slot went with it
-            }
-            if failed {
-                let now = self.clock.now_nanos();
-                self.transition(w, State::Open, now);
-                return;
-            }
-            let successes = w.successes() + u32::from(outcome == Outcome::Success);
-            let next = Word::half_open(gen, w.in_flight().saturating_sub(1), successes);
-            match self
-                .word
-                .compare_exchange_weak(w.0, next.0, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => {
-                    if successes >= self.config.half_open_max_calls {
-                        let now = self.now_if(self.window.is_some());
-                        self.transition(next, State::Closed, now);
-                    }
-                    return;
-                }
-                Err(current) => w = Word(current),
-            }
-        }
-    }
-
-    /// A dropped permit: frees its probe slot, records nothing.
-    fn release(&self, token: &Token) {
-        if token.kind != Kind::Probe {
-            return;
-        }
-        let mut w = Word(self.word.load(Ordering::Acquire));
-        loop {
-            if w.state() != State::HalfOpen || w.gen() != token.gen {
-                return;
-            }
-            let next = Word::half_open(w.gen(), w.in_flight().saturating_sub(1), w.successes());
-            match self
-                .word
-                .compare_exchange_weak(w.0, next.0, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return,
-                Err(current) => w = Word(current),
-            }
-        }
-    }
-
     /// Moves from `expected`'s state and generation to `to`. Returns the new word, or `None`
     /// if another thread moved first (the caller re-reads and decides again).
     fn transition(&self, expected: Word, to: State, now: u64) -> Option<Word> {
@@ -655,7 +734,7 @@ impl Inner {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let gen = expected.gen().wrapping_add(1) & GEN_MASK;
-        let mut current = Word(self.word.load(Ordering::Acquire));
+        let mut current = Word(self.hot.word.load(Ordering::Acquire));
         let next = loop {
             if current.state() != from || current.gen() != expected.gen() {
                 return None;
@@ -678,10 +757,12 @@ impl Inner {
                 State::Closed => (Word::new(State::Closed, gen, 0), 0),
                 State::ForcedOpen | State::Disabled => (Word::new(to, gen, 0), 0),
             };
-            match self
-                .word
-                .compare_exchange(current.0, next.0, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match self.hot.word.compare_exchange(
+                current.0,
+                next.0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => {
                     self.trips.store(trips, Ordering::Relaxed);
                     break next;
@@ -691,14 +772,14 @@ impl Inner {
             }
         };
         drop(guard);
+        if from == to {
+            return Some(next); // a reset of a closed breaker: counts cleared, nothing to tell
+        }
         let change = StateChange {
             from,
             to,
             generation: gen,
         };
-        if from == to {
-            return Some(next); // a reset of a closed breaker: counts cleared, nothing to tell
-        }
         #[cfg(feature = "tracing")]
         tracing::info!(
             breaker = self.config.name.as_deref().unwrap_or(""),
@@ -715,20 +796,19 @@ impl Inner {
 
     fn override_to(&self, to: State) {
         loop {
-            let w = Word(self.word.load(Ordering::Acquire));
+            let w = Word(self.hot.word.load(Ordering::Acquire));
             if w.state() == to && to != State::Closed {
                 return;
             }
-            let now = self.now_if(to == State::Open);
-            if self.transition(w, to, now).is_some() {
+            if self.transition(w, to, 0).is_some() {
                 return;
             }
         }
     }
 
     fn snapshot(&self) -> Snapshot {
-        let w = Word(self.word.load(Ordering::Acquire));
-        let now = self.clock.now_nanos();
+        let w = Word(self.hot.word.load(Ordering::Acquire));
+        let now = self.hot.clock.now_nanos();
         let counts = match &self.window {
             Some(window) => {
                 let ws = window.lock().unwrap_or_else(PoisonError::into_inner);
@@ -745,7 +825,7 @@ impl Inner {
         let half_open = w.state() == State::HalfOpen;
         Snapshot {
             state: w.state(),
-            consecutive_failures: count_of(self.consecutive.load(Ordering::Relaxed), w.gen()),
+            consecutive_failures: count_of(self.hot.consecutive.load(Ordering::Relaxed), w.gen()),
             calls: counts.calls,
             failures: counts.failures,
             slow_calls: counts.slow,
