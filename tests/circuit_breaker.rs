@@ -1679,6 +1679,83 @@ fn snapshot_reports_state_counts_rates_and_timers() {
     assert_eq!((snap.probes_in_flight, snap.probe_successes), (0, 1));
 }
 
+#[test]
+fn listener_may_call_back_into_the_breaker() {
+    let cell: Arc<std::sync::OnceLock<CircuitBreaker>> = Arc::default();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (breaker, _clock) = manual({
+        let (cell, seen) = (cell.clone(), seen.clone());
+        CircuitBreaker::builder()
+            .failure_threshold(1)
+            .on_state_change(move |c| {
+                let b = cell.get().expect("set before any transition");
+                // Reads the state the change led to: no lock is held during the callback.
+                seen.lock()
+                    .unwrap()
+                    .push((c.to, b.state(), b.snapshot().state));
+            })
+    });
+    cell.set(breaker.clone()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let b = breaker.clone();
+    std::thread::spawn(move || {
+        record(&b, Outcome::Failure);
+        b.reset();
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("a listener calling back into the breaker deadlocked");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            (State::Open, State::Open, State::Open),
+            (State::Closed, State::Closed, State::Closed)
+        ]
+    );
+}
+
+#[test]
+fn panicking_classifier_or_inner_call_frees_the_probe_slot() {
+    let (breaker, clock) = manual(
+        CircuitBreaker::builder()
+            .failure_threshold(1)
+            .wait_in_open(SEC)
+            .half_open_max_calls(1),
+    );
+    record(&breaker, Outcome::Failure);
+    clock.advance(SEC);
+
+    // The inner service panics inside `call`.
+    let mut svc = breaker.layer().layer(tower::service_fn(|boom: bool| {
+        assert!(!boom, "inner service panicked");
+        futures::future::ready(Ok::<_, io::Error>("ok"))
+    }));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = svc.call(true);
+    }));
+    assert!(r.is_err());
+    assert_eq!(breaker.snapshot().probes_in_flight, 0);
+
+    // The classifier panics.
+    let mut svc = breaker
+        .layer()
+        .classifier(|_: &Result<&'static str, io::Error>| -> Outcome {
+            panic!("classifier panicked")
+        })
+        .layer(tower::service_fn(|_: ()| {
+            futures::future::ready(Ok::<_, io::Error>("ok"))
+        }));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        futures::executor::block_on(svc.call(()))
+    }));
+    assert!(r.is_err());
+    let snap = breaker.snapshot();
+    assert_eq!(snap.state, State::HalfOpen);
+    assert_eq!(snap.probes_in_flight, 0, "no slot leaked");
+    record(&breaker, Outcome::Success);
+    assert_eq!(breaker.state(), State::Closed);
+}
+
 // ===== configuration =====
 
 #[test]
@@ -2076,4 +2153,51 @@ fn the_breaker_still_opens_after_35_years_of_clock_time() {
         .try_acquire()
         .expect_err("the 30 s wait has only just started");
     assert_eq!(open.retry_in(), secs(30));
+}
+
+#[test]
+#[ignore = "BUG: a listener that panics on Open -> HalfOpen leaks the probe slot; breaker wedged in HalfOpen (state.rs:453-454, 710-711)"]
+fn panicking_listener_cannot_wedge_the_breaker_in_half_open() {
+    let panicked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (breaker, clock) = manual({
+        let panicked = panicked.clone();
+        CircuitBreaker::builder()
+            .failure_threshold(1)
+            .wait_in_open(SEC)
+            .half_open_max_calls(3)
+            .on_state_change(move |c| {
+                if c.to == State::HalfOpen && !panicked.swap(true, SeqCst) {
+                    panic!("metrics exporter panicked");
+                }
+            })
+    });
+    record(&breaker, Outcome::Failure);
+    clock.advance(SEC);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| breaker.try_acquire()));
+    assert!(r.is_err(), "the listener panicked through try_acquire");
+    assert_eq!(breaker.state(), State::HalfOpen);
+    assert_eq!(
+        breaker.snapshot().probes_in_flight,
+        0,
+        "nobody holds the first probe's permit"
+    );
+    for _ in 0..3 {
+        record(&breaker, Outcome::Success);
+    }
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+#[test]
+#[ignore = "BUG: generation tags wrap at 2^21, so counts survive exactly 2^21 transitions (state.rs:92, 152-162)"]
+fn reset_forgets_counts_even_after_two_to_the_21_transitions() {
+    let (breaker, _clock) = manual(CircuitBreaker::builder().failure_threshold(5));
+    for _ in 0..4 {
+        record(&breaker, Outcome::Failure);
+    }
+    for _ in 0..(1u32 << 21) {
+        breaker.reset();
+    }
+    assert_eq!(breaker.snapshot().consecutive_failures, 0);
+    record(&breaker, Outcome::Failure);
+    assert_eq!(breaker.state(), State::Closed, "one failure after a reset");
 }
