@@ -1731,7 +1731,7 @@ fn panicking_classifier_or_inner_call_frees_the_probe_slot() {
         futures::future::ready(Ok::<_, io::Error>("ok"))
     }));
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _ = svc.call(true);
+        drop(svc.call(true));
     }));
     assert!(r.is_err());
     assert_eq!(breaker.snapshot().probes_in_flight, 0);
