@@ -1075,15 +1075,20 @@ async fn concurrent_half_open_probes_never_exceed_max_calls() {
         tasks.push(tokio::spawn(async move {
             for round in 0..ROUNDS {
                 let mut fut = Box::pin(svc.ready().await.unwrap().call(false));
-                if (t + round) % 4 == 0 {
+                let result = if (t + round) % 4 == 0 {
                     // Cancel after one poll (the inner call, if admitted, is pending).
-                    if futures::poll!(&mut fut).is_pending() {
-                        cancelled.fetch_add(1, SeqCst);
-                        drop(fut);
-                        continue;
+                    match futures::poll!(&mut fut) {
+                        Poll::Pending => {
+                            cancelled.fetch_add(1, SeqCst);
+                            drop(fut);
+                            continue;
+                        }
+                        Poll::Ready(result) => result,
                     }
-                }
-                match fut.await {
+                } else {
+                    fut.await
+                };
+                match result {
                     Ok(_) => {
                         admitted.fetch_add(1, SeqCst);
                     }
