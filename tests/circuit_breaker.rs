@@ -1580,6 +1580,49 @@ async fn rejections_say_why_in_their_message() {
     assert!(forced.to_string().contains("forced open"), "{forced}");
 }
 
+#[test]
+fn reset_of_a_closed_breaker_forgets_its_counts() {
+    let (breaker, _clock) = manual(
+        CircuitBreaker::builder()
+            .failure_threshold(5)
+            .failure_rate(50.0)
+            .count_window(10)
+            .minimum_calls(10),
+    );
+    for _ in 0..4 {
+        record(&breaker, Outcome::Failure);
+    }
+    breaker.reset();
+    let snap = breaker.snapshot();
+    assert_eq!((snap.consecutive_failures, snap.calls), (0, 0));
+    for _ in 0..4 {
+        record(&breaker, Outcome::Failure);
+    }
+    assert_eq!(breaker.state(), State::Closed);
+    record(&breaker, Outcome::Failure);
+    assert_eq!(breaker.state(), State::Open);
+}
+
+#[test]
+fn record_without_a_permit_counts_like_an_admitted_call() {
+    let (breaker, clock) = manual(
+        CircuitBreaker::builder()
+            .failure_threshold(2)
+            .wait_in_open(SEC)
+            .half_open_max_calls(1),
+    );
+    breaker.record(Outcome::Failure);
+    breaker.record(Outcome::Ignored);
+    assert_eq!(breaker.snapshot().consecutive_failures, 1);
+    breaker.record(Outcome::Failure);
+    assert_eq!(breaker.state(), State::Open);
+    breaker.record(Outcome::Success); // rejected: nothing recorded while open
+    assert_eq!(breaker.state(), State::Open);
+    clock.advance(SEC);
+    breaker.record(Outcome::Success); // a probe
+    assert_eq!(breaker.state(), State::Closed);
+}
+
 // ===== observability =====
 
 #[test]
@@ -1833,6 +1876,19 @@ fn invalid_configurations_name_the_offending_field() {
             b().sliding_window(SlidingWindow::Time {
                 duration: secs(10),
                 buckets: 0,
+            }),
+            "sliding_window.buckets",
+        ),
+        (
+            "count window too large",
+            b().count_window((1 << 24) + 1),
+            "sliding_window",
+        ),
+        (
+            "time window too many buckets",
+            b().sliding_window(SlidingWindow::Time {
+                duration: secs(10),
+                buckets: 4097,
             }),
             "sliding_window.buckets",
         ),
