@@ -604,26 +604,25 @@ async fn open_period_grows_with_multiplier_up_to_the_cap_and_resets_on_close() {
             .failure_threshold(1)
             .half_open_max_calls(1)
             .wait_in_open(secs(10))
-            .wait_in_open_multiplier(2.0)
-            .max_wait_in_open(secs(35)),
+            .wait_in_open_multiplier(1.5)
+            .max_wait_in_open(secs(30)),
     );
     let mut svc = breaker.layer().layer(Backend::default());
 
     inner_error(send(&mut svc, Req::Fail).await);
-    let mut expected = Vec::new();
+    // 10 s, then x1.5 per failed probe: 15 s, 22.5 s, 33.75 s capped to 30 s, 30 s.
+    let expected = [ms(10_000), ms(15_000), ms(22_500), ms(30_000), ms(30_000)];
     let mut seen = Vec::new();
-    for period in [10, 20, 35, 35] {
-        expected.push(secs(period));
+    for (i, period) in expected.into_iter().enumerate() {
         seen.push(rejection(send(&mut svc, Req::Ok).await).retry_in());
-        assert_eq!(breaker.snapshot().retry_in, Some(secs(period)));
+        assert_eq!(breaker.snapshot().retry_in, Some(period));
         // One millisecond early is still open.
-        tokio::time::advance(secs(period) - ms(1)).await;
+        tokio::time::advance(period - ms(1)).await;
         assert_eq!(rejection(send(&mut svc, Req::Ok).await).retry_in(), ms(1));
         tokio::time::advance(ms(1)).await;
-        if period == 35 && seen.len() == 4 {
-            break;
+        if i + 1 < expected.len() {
+            inner_error(send(&mut svc, Req::Fail).await); // a failed probe: re-trip
         }
-        inner_error(send(&mut svc, Req::Fail).await); // a failed probe: re-trip
     }
     assert_eq!(seen, expected);
 
