@@ -67,5 +67,10 @@ pub mod clock;
 pub mod error;
 
 pub use circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
+
+// The README's examples are compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 pub use classify::{Classify, Outcome};
 pub use error::{BoxError, ConfigError, ErrorKind};

@@ -2158,10 +2158,9 @@ fn no_builder_input_panics() {
     assert!(panicked.is_empty(), "panicked on: {panicked:#?}");
 }
 
-// ===== bugs =====
+// ===== regressions: bugs found while writing this suite =====
 
 #[test]
-#[ignore = "BUG: a stale outcome from a Disabled-era permit wipes the Closed window (state.rs:513)"]
 fn stale_disabled_outcome_does_not_wipe_the_closed_window() {
     let (breaker, _clock) = manual(
         CircuitBreaker::builder()
@@ -2188,7 +2187,6 @@ fn stale_disabled_outcome_does_not_wipe_the_closed_window() {
 }
 
 #[test]
-#[ignore = "BUG: a wait_in_open over 2^40 ms (~34.8 years) is accepted but silently shortened (state.rs:108)"]
 fn a_very_long_wait_in_open_is_not_silently_shortened() {
     let forty_years = secs(86_400 * 365 * 40);
     let (breaker, _clock) = manual(
@@ -2203,7 +2201,6 @@ fn a_very_long_wait_in_open_is_not_silently_shortened() {
 }
 
 #[test]
-#[ignore = "BUG: once the clock reads over 2^40 ms (~34.8 years) a trip never stays open (state.rs:673, 108)"]
 fn the_breaker_still_opens_after_35_years_of_clock_time() {
     let (breaker, clock) = manual(CircuitBreaker::builder().failure_threshold(1));
     clock.advance(secs(86_400 * 365 * 35));
@@ -2216,7 +2213,6 @@ fn the_breaker_still_opens_after_35_years_of_clock_time() {
 }
 
 #[test]
-#[ignore = "BUG: a listener that panics on Open -> HalfOpen leaks the probe slot; breaker wedged in HalfOpen (state.rs:453-454, 710-711)"]
 fn panicking_listener_cannot_wedge_the_breaker_in_half_open() {
     let panicked = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (breaker, clock) = manual({
@@ -2248,7 +2244,6 @@ fn panicking_listener_cannot_wedge_the_breaker_in_half_open() {
 }
 
 #[test]
-#[ignore = "BUG: generation tags wrap at 2^21, so counts survive exactly 2^21 transitions (state.rs:92, 152-162)"]
 fn reset_forgets_counts_even_after_two_to_the_21_transitions() {
     let (breaker, _clock) = manual(CircuitBreaker::builder().failure_threshold(5));
     for _ in 0..4 {
@@ -2260,4 +2255,30 @@ fn reset_forgets_counts_even_after_two_to_the_21_transitions() {
     assert_eq!(breaker.snapshot().consecutive_failures, 0);
     record(&breaker, Outcome::Failure);
     assert_eq!(breaker.state(), State::Closed, "one failure after a reset");
+}
+
+#[test]
+fn default_minimum_calls_follows_a_smaller_count_window() {
+    // Without an explicit minimum_calls, a 4-call window evaluates its rate at 4 calls
+    // instead of refusing the default of 10.
+    let (breaker, _clock) = manual(
+        CircuitBreaker::builder()
+            .failure_threshold(u32::MAX)
+            .failure_rate(50.0)
+            .count_window(4),
+    );
+    for outcome in [Outcome::Success, Outcome::Failure, Outcome::Success] {
+        record(&breaker, outcome);
+    }
+    assert_eq!(breaker.state(), State::Closed, "3 calls: below the window");
+    record(&breaker, Outcome::Failure); // 2 of 4 failed
+    assert_eq!(breaker.state(), State::Open);
+    // An explicit minimum_calls above the window is still refused.
+    let err = CircuitBreaker::builder()
+        .failure_rate(50.0)
+        .count_window(4)
+        .minimum_calls(5)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "minimum_calls");
 }

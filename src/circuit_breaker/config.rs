@@ -23,6 +23,8 @@ pub(crate) struct Config {
     pub(crate) slow_call_rate: Option<f64>,
     pub(crate) slow_call_duration: Option<Duration>,
     pub(crate) minimum_calls: u32,
+    /// Whether `minimum_calls` was set by the user (else it follows a small count window).
+    pub(crate) minimum_calls_set: bool,
     pub(crate) window: SlidingWindow,
     pub(crate) wait_in_open: Duration,
     pub(crate) wait_in_open_multiplier: f64,
@@ -103,6 +105,7 @@ impl Default for Builder {
                 slow_call_rate: None,
                 slow_call_duration: None,
                 minimum_calls: 10,
+                minimum_calls_set: false,
                 window: SlidingWindow::default(),
                 wait_in_open: Duration::from_secs(30),
                 wait_in_open_multiplier: 1.0,
@@ -155,10 +158,12 @@ impl Builder {
         self
     }
 
-    /// Rates are evaluated only once the window holds this many calls (default 10), so one
-    /// failure out of one call does not trip. At least 1, and at most a count window's size.
+    /// Rates are evaluated only once the window holds this many calls (default 10, or the
+    /// count window's size if smaller), so one failure out of one call does not trip. At
+    /// least 1, and at most a count window's size.
     pub fn minimum_calls(mut self, n: u32) -> Self {
         self.config.minimum_calls = n;
+        self.config.minimum_calls_set = true;
         self
     }
 
@@ -227,7 +232,12 @@ impl Builder {
     }
 
     /// Validates the settings and builds the breaker.
-    pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
+    pub fn build(mut self) -> Result<CircuitBreaker, ConfigError> {
+        if let (false, SlidingWindow::Count(n)) =
+            (self.config.minimum_calls_set, self.config.window)
+        {
+            self.config.minimum_calls = self.config.minimum_calls.min(n.max(1));
+        }
         let c = &self.config;
         if c.failure_threshold == 0 {
             return Err(ConfigError::Zero {

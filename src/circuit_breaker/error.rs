@@ -46,7 +46,16 @@ impl fmt::Display for CircuitOpen {
         match self.state {
             State::HalfOpen => f.write_str("circuit half-open; every probe slot is busy"),
             State::ForcedOpen => f.write_str("circuit forced open"),
-            _ => write!(f, "circuit open; next probe in {:.1?}", self.retry_in),
+            _ => {
+                // Whole milliseconds, rounded up: "next probe in 12.5s", not "12.499998731s".
+                let ms =
+                    u64::try_from(self.retry_in.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+                write!(
+                    f,
+                    "circuit open; next probe in {:?}",
+                    Duration::from_millis(ms)
+                )
+            }
         }
     }
 }

@@ -95,7 +95,6 @@ const PAYLOAD_SHIFT: u32 = TAG_BITS + GEN_BITS;
 const PAYLOAD_MAX: u64 = (1 << (64 - PAYLOAD_SHIFT)) - 1;
 const PROBE_BITS: u32 = 20;
 const PROBE_MASK: u64 = (1 << PROBE_BITS) - 1;
-const NANOS_PER_MILLI: u64 = 1_000_000;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Word(u64);
@@ -131,11 +130,6 @@ impl Word {
 
     fn payload(self) -> u64 {
         self.0 >> PAYLOAD_SHIFT
-    }
-
-    /// End of the open period, in nanoseconds since the clock's epoch (millisecond precision).
-    fn open_until(self) -> u64 {
-        self.payload().saturating_mul(NANOS_PER_MILLI)
     }
 
     fn in_flight(self) -> u32 {
@@ -256,6 +250,10 @@ struct WindowState {
 /// `&'static` to it instead of an `Arc`.
 struct Hot {
     word: AtomicU64,
+    /// End of the current open period, in nanoseconds on `clock`. Written under the
+    /// transition lock before the compare-exchange that publishes `Open`, so whoever loads an
+    /// `Open` word (Acquire) sees the matching value.
+    open_until: AtomicU64,
     consecutive: AtomicU64,
     failure_threshold: u32,
     slow_nanos: Option<u64>,
@@ -330,6 +328,7 @@ impl CircuitBreaker {
         let inner = Arc::new_cyclic(|weak| {
             let hot: &'static Hot = Box::leak(Box::new(Hot {
                 word: AtomicU64::new(Word::new(State::Closed, 0, 0).0),
+                open_until: AtomicU64::new(0),
                 consecutive: AtomicU64::new(0),
                 failure_threshold: config.failure_threshold,
                 slow_nanos: config.slow_call_duration.map(duration_to_nanos),
@@ -370,20 +369,27 @@ impl CircuitBreaker {
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit, CircuitOpen> {
         let w = Word(self.hot.word.load(Ordering::Acquire));
-        let token = if w.state() == State::Closed && self.hot.slow_nanos.is_none() {
+        if w.state() == State::Closed && self.hot.slow_nanos.is_none() {
             // The happy path, small enough to inline into the caller.
-            Token {
+            let token = Token {
                 kind: Kind::Closed,
                 gen: w.gen(),
                 start: 0,
-            }
-        } else {
-            self.inner.acquire(w)?
-        };
-        Ok(Permit {
+            };
+            return Ok(Permit {
+                hot: self.hot,
+                token,
+            });
+        }
+        let (token, change) = self.inner.acquire(w)?;
+        let permit = Permit {
             hot: self.hot,
             token,
-        })
+        };
+        // After the permit exists: if the listener panics, unwinding drops the permit, which
+        // frees the probe slot instead of leaking it.
+        self.inner.announce(change);
+        Ok(permit)
     }
 
     /// Runs `f` behind the breaker, with the default classification (`Ok` is a success, `Err`
@@ -418,6 +424,15 @@ impl CircuitBreaker {
         let result = f().await;
         permit.record(classifier.classify(&result));
         result.map_err(CallError::Inner)
+    }
+
+    /// Records an outcome without a permit, as if a call admitted now had ended with it (a
+    /// rejected call records nothing). For callers that do their own admission; prefer
+    /// [`try_acquire`](Self::try_acquire).
+    pub fn record(&self, outcome: Outcome) {
+        if let Ok(permit) = self.try_acquire() {
+            permit.record(outcome);
+        }
     }
 
     /// Rejects every call until [`reset`](Self::reset).
@@ -506,13 +521,7 @@ impl Hot {
         match token.kind {
             Kind::Closed => self.record_closed(token.gen, outcome, slow, now),
             Kind::Probe => self.record_probe(token.gen, outcome, slow),
-            Kind::Disabled => {
-                if outcome != Outcome::Ignored {
-                    if let Some(inner) = self.inner.upgrade() {
-                        inner.record_window(token.gen, now, outcome == Outcome::Failure, slow);
-                    }
-                }
-            }
+            Kind::Disabled => self.record_disabled(token.gen, outcome, slow, now),
         }
     }
 
@@ -521,25 +530,10 @@ impl Hot {
         if w.state() != State::Closed || w.gen() != gen {
             return; // admitted in an earlier generation: says nothing about this one
         }
-        let mut trip = false;
-        match outcome {
-            Outcome::Ignored => return,
-            Outcome::Success => {
-                let c = self.consecutive.load(Ordering::Relaxed);
-                if c as u32 != 0 {
-                    self.reset_consecutive(c, gen);
-                }
-            }
-            Outcome::Failure => {
-                let prev = self
-                    .consecutive
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
-                        Some(pack_count(gen, count_of(c, gen).saturating_add(1)))
-                    })
-                    .unwrap_or_else(|c| c);
-                trip = count_of(prev, gen).saturating_add(1) >= self.failure_threshold;
-            }
+        if outcome == Outcome::Ignored {
+            return;
         }
+        let mut trip = self.count_consecutive(gen, outcome) >= self.failure_threshold;
         if !trip && !self.has_window {
             return; // the default success path ends here: two loads, no write
         }
@@ -555,7 +549,46 @@ impl Hot {
             } else {
                 self.clock.now_nanos()
             };
-            inner.transition(w, State::Open, now);
+            if let Some((_, change)) = inner.transition(w, State::Open, now) {
+                inner.announce(change);
+            }
+        }
+    }
+
+    /// Disabled: the outcome reaches the counts (for metrics), never a transition.
+    fn record_disabled(&self, gen: u32, outcome: Outcome, slow: bool, now: u64) {
+        let w = Word(self.word.load(Ordering::Acquire));
+        if w.state() != State::Disabled || w.gen() != gen || outcome == Outcome::Ignored {
+            return;
+        }
+        self.count_consecutive(gen, outcome);
+        if self.has_window {
+            if let Some(inner) = self.inner.upgrade() {
+                inner.record_window(gen, now, outcome == Outcome::Failure, slow);
+            }
+        }
+    }
+
+    /// Updates the consecutive-failure count; returns it.
+    fn count_consecutive(&self, gen: u32, outcome: Outcome) -> u32 {
+        match outcome {
+            Outcome::Failure => {
+                let prev = self
+                    .consecutive
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                        Some(pack_count(gen, count_of(c, gen).saturating_add(1)))
+                    })
+                    .unwrap_or_else(|c| c);
+                count_of(prev, gen).saturating_add(1)
+            }
+            Outcome::Success => {
+                let c = self.consecutive.load(Ordering::Relaxed);
+                if c as u32 != 0 {
+                    self.reset_consecutive(c, gen);
+                }
+                0
+            }
+            Outcome::Ignored => count_of(self.consecutive.load(Ordering::Relaxed), gen),
         }
     }
 
@@ -571,7 +604,10 @@ impl Hot {
                 return; // the probe's generation is over; its slot went with it
             }
             if failed {
-                inner.transition(w, State::Open, self.clock.now_nanos());
+                if let Some((_, change)) = inner.transition(w, State::Open, self.clock.now_nanos())
+                {
+                    inner.announce(change);
+                }
                 return;
             }
             let successes = w.successes() + u32::from(outcome == Outcome::Success);
@@ -587,7 +623,9 @@ impl Hot {
                         } else {
                             0
                         };
-                        inner.transition(next, State::Closed, now);
+                        if let Some((_, change)) = inner.transition(next, State::Closed, now) {
+                            inner.announce(change);
+                        }
                     }
                     return;
                 }
@@ -636,14 +674,16 @@ impl Inner {
         Token { kind, gen, start }
     }
 
+    /// Admission outside the closed fast path. Returns the token and, when this call moved the
+    /// breaker to half-open, the change to announce once the probe's permit exists.
     #[inline(never)]
-    fn acquire(&self, mut w: Word) -> Result<Token, CircuitOpen> {
+    fn acquire(&self, mut w: Word) -> Result<(Token, Option<StateChange>), CircuitOpen> {
         // Acquire pairs with the Release half of every transition's compare-exchange, so a
         // permit's generation is never older than the state it was admitted in.
         loop {
             match w.state() {
-                State::Closed => return Ok(self.token(Kind::Closed, w.gen(), None)),
-                State::Disabled => return Ok(self.token(Kind::Disabled, w.gen(), None)),
+                State::Closed => return Ok((self.token(Kind::Closed, w.gen(), None), None)),
+                State::Disabled => return Ok((self.token(Kind::Disabled, w.gen(), None), None)),
                 State::ForcedOpen => {
                     return Err(
                         self.reject(CircuitOpen::with_state(Duration::ZERO, State::ForcedOpen))
@@ -651,7 +691,7 @@ impl Inner {
                 }
                 State::Open => {
                     let now = self.hot.clock.now_nanos();
-                    let until = w.open_until();
+                    let until = self.hot.open_until.load(Ordering::Acquire);
                     if now < until {
                         return Err(
                             self.reject(CircuitOpen::new(Duration::from_nanos(until - now)))
@@ -659,7 +699,9 @@ impl Inner {
                     }
                     // The wait is over: the caller that wins the transition is the first probe.
                     match self.transition(w, State::HalfOpen, now) {
-                        Some(next) => return Ok(self.token(Kind::Probe, next.gen(), Some(now))),
+                        Some((next, change)) => {
+                            return Ok((self.token(Kind::Probe, next.gen(), Some(now)), change))
+                        }
                         None => w = Word(self.hot.word.load(Ordering::Acquire)),
                     }
                 }
@@ -677,7 +719,7 @@ impl Inner {
                         Ordering::AcqRel,
                         Ordering::Acquire,
                     ) {
-                        Ok(_) => return Ok(self.token(Kind::Probe, w.gen(), None)),
+                        Ok(_) => return Ok((self.token(Kind::Probe, w.gen(), None), None)),
                         Err(current) => w = Word(current),
                     }
                 }
@@ -704,8 +746,9 @@ impl Inner {
         };
         let mut ws = window.lock().unwrap_or_else(PoisonError::into_inner);
         if ws.gen != gen {
-            ws.gen = gen;
-            ws.window.clear();
+            // Transitions clear the window under this lock; a permit whose generation is not
+            // the window's is from an older one and must not touch it.
+            return false;
         }
         ws.window.record(now, failure, slow);
         let counts = ws.window.counts(now);
@@ -725,9 +768,17 @@ impl Inner {
             || over(self.config.slow_call_rate, counts.slow)
     }
 
-    /// Moves from `expected`'s state and generation to `to`. Returns the new word, or `None`
-    /// if another thread moved first (the caller re-reads and decides again).
-    fn transition(&self, expected: Word, to: State, now: u64) -> Option<Word> {
+    /// Moves from `expected`'s state and generation to `to`. Returns the new word and the
+    /// change to announce, or `None` if another thread moved first (the caller re-reads and
+    /// decides again). The caller announces the change with [`Inner::announce`] once its own
+    /// state is safe: a listener that panics must not leak a probe slot.
+    #[must_use]
+    fn transition(
+        &self,
+        expected: Word,
+        to: State,
+        now: u64,
+    ) -> Option<(Word, Option<StateChange>)> {
         let from = expected.state();
         let guard = self
             .transitions
@@ -749,8 +800,11 @@ impl Inner {
                         1
                     };
                     let period = duration_to_nanos(self.config.open_period(trips));
-                    let until = now.saturating_add(period).div_ceil(NANOS_PER_MILLI);
-                    (Word::new(State::Open, gen, until), trips)
+                    // Published by the Release half of the compare-exchange below.
+                    self.hot
+                        .open_until
+                        .store(now.saturating_add(period), Ordering::Relaxed);
+                    (Word::new(State::Open, gen, 0), trips)
                 }
                 // The caller of an Open -> HalfOpen transition holds the first probe.
                 State::HalfOpen => (Word::half_open(gen, 1, 0), trips),
@@ -765,6 +819,18 @@ impl Inner {
             ) {
                 Ok(_) => {
                     self.trips.store(trips, Ordering::Relaxed);
+                    // The generation tags already disown older counts; clearing them too keeps
+                    // that true when the 21-bit generation wraps around.
+                    if matches!(to, State::Closed | State::Open | State::Disabled) {
+                        self.hot
+                            .consecutive
+                            .store(pack_count(gen, 0), Ordering::Relaxed);
+                        if let Some(window) = &self.window {
+                            let mut ws = window.lock().unwrap_or_else(PoisonError::into_inner);
+                            ws.gen = gen;
+                            ws.window.clear();
+                        }
+                    }
                     break next;
                 }
                 // A probe was admitted or released meanwhile: same state, try again.
@@ -773,7 +839,7 @@ impl Inner {
         };
         drop(guard);
         if from == to {
-            return Some(next); // a reset of a closed breaker: counts cleared, nothing to tell
+            return Some((next, None)); // a reset of a closed breaker: nothing to tell
         }
         let change = StateChange {
             from,
@@ -788,10 +854,14 @@ impl Inner {
             generation = gen,
             "circuit breaker state change"
         );
-        if let Some(listener) = &self.config.listener {
+        Some((next, Some(change)))
+    }
+
+    /// Runs the state-change listener, if any.
+    fn announce(&self, change: Option<StateChange>) {
+        if let (Some(listener), Some(change)) = (&self.config.listener, change) {
             listener(&change);
         }
-        Some(next)
     }
 
     fn override_to(&self, to: State) {
@@ -800,7 +870,8 @@ impl Inner {
             if w.state() == to && to != State::Closed {
                 return;
             }
-            if self.transition(w, to, 0).is_some() {
+            if let Some((_, change)) = self.transition(w, to, 0) {
+                self.announce(change);
                 return;
             }
         }
@@ -833,8 +904,10 @@ impl Inner {
             slow_call_rate: rate(counts.slow),
             probes_in_flight: if half_open { w.in_flight() } else { 0 },
             probe_successes: if half_open { w.successes() } else { 0 },
-            retry_in: (w.state() == State::Open)
-                .then(|| Duration::from_nanos(w.open_until().saturating_sub(now))),
+            retry_in: (w.state() == State::Open).then(|| {
+                let until = self.hot.open_until.load(Ordering::Acquire);
+                Duration::from_nanos(until.saturating_sub(now))
+            }),
         }
     }
 }
