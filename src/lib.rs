@@ -65,6 +65,7 @@ pub mod circuit_breaker;
 pub mod classify;
 pub mod clock;
 pub mod error;
+mod sync;
 
 pub use circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
 

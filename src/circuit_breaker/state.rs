@@ -17,10 +17,10 @@
 //! The closed success path of the default breaker (consecutive failures only) is two loads and
 //! no write when nothing failed before: no clock read, no lock, no allocation.
 
+use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering};
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, PoisonError, Weak};
 use std::time::Duration;
 
 use super::config::{Builder, Config};

@@ -1,0 +1,205 @@
+//! Model checking of the breaker's state machine with loom: every interleaving (up to a
+//! preemption bound) of a few threads admitting, recording and cancelling.
+//!
+//! Run: `RUSTFLAGS="--cfg seawall_loom" cargo test --release --test loom`
+//! (`LOOM_MAX_PREEMPTIONS` overrides the bound of 3 used here.)
+#![cfg(seawall_loom)]
+
+use std::time::Duration;
+
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use loom::sync::Arc;
+use loom::thread;
+use seawall::circuit_breaker::{CircuitBreaker, State};
+use seawall::clock::{Clock, ManualClock};
+use seawall::Outcome;
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    builder.check(f);
+}
+
+/// A breaker whose open period is over: the next call finds it ready to go half-open.
+fn ready_to_probe(max: u32) -> (CircuitBreaker, ManualClock) {
+    let clock = ManualClock::new();
+    let breaker = CircuitBreaker::builder()
+        .failure_threshold(1)
+        .wait_in_open(Duration::from_secs(1))
+        .half_open_max_calls(max)
+        .clock(Clock::from(clock.clone()))
+        .build()
+        .unwrap();
+    breaker.record(Outcome::Failure);
+    assert_eq!(breaker.state(), State::Open);
+    clock.advance(Duration::from_secs(1));
+    (breaker, clock)
+}
+
+#[test]
+fn probes_in_flight_never_exceed_the_limit_and_successes_close() {
+    model(|| {
+        let (breaker, _clock) = ready_to_probe(2);
+        let inside = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let breaker = breaker.clone();
+                let inside = inside.clone();
+                thread::spawn(move || {
+                    if let Ok(permit) = breaker.try_acquire() {
+                        if permit.is_probe() {
+                            let now = inside.fetch_add(1, SeqCst) + 1;
+                            assert!(now <= 2, "{now} probes in flight, limit 2");
+                            inside.fetch_sub(1, SeqCst);
+                        }
+                        permit.record(Outcome::Success);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // Whoever was admitted succeeded, and two successes are always reached: closed.
+        assert_eq!(breaker.state(), State::Closed);
+        assert_eq!(breaker.snapshot().probes_in_flight, 0);
+    });
+}
+
+#[test]
+fn a_cancelled_probe_frees_its_slot_for_the_next_call() {
+    model(|| {
+        let (breaker, _clock) = ready_to_probe(1);
+        let cancelling = {
+            let breaker = breaker.clone();
+            thread::spawn(move || {
+                if let Ok(permit) = breaker.try_acquire() {
+                    drop(permit); // cancelled: records nothing
+                }
+            })
+        };
+        let probing = {
+            let breaker = breaker.clone();
+            thread::spawn(move || {
+                if let Ok(permit) = breaker.try_acquire() {
+                    permit.record(Outcome::Success);
+                }
+            })
+        };
+        cancelling.join().unwrap();
+        probing.join().unwrap();
+        assert_eq!(breaker.snapshot().probes_in_flight, 0, "no slot leaked");
+        if breaker.state() != State::Closed {
+            // Not wedged: the next call is admitted as a probe at once, and closes it.
+            let permit = breaker.try_acquire().expect("the slot is free");
+            assert!(permit.is_probe());
+            permit.record(Outcome::Success);
+        }
+        assert_eq!(breaker.state(), State::Closed);
+    });
+}
+
+#[test]
+fn concurrent_failures_trip_exactly_once() {
+    model(|| {
+        let trips = Arc::new(AtomicUsize::new(0));
+        let breaker = {
+            let trips = trips.clone();
+            CircuitBreaker::builder()
+                .failure_threshold(2)
+                .clock(Clock::from(ManualClock::new()))
+                .on_state_change(move |c| {
+                    if c.from == State::Closed && c.to == State::Open {
+                        trips.fetch_add(1, SeqCst);
+                    }
+                })
+                .build()
+                .unwrap()
+        };
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let breaker = breaker.clone();
+                thread::spawn(move || {
+                    if let Ok(permit) = breaker.try_acquire() {
+                        permit.record(Outcome::Failure);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(breaker.state(), State::Open);
+        assert_eq!(trips.load(SeqCst), 1);
+    });
+}
+
+#[test]
+fn a_failed_probe_reopens_whatever_the_interleaving_and_never_wedges() {
+    model(|| {
+        let (breaker, clock) = ready_to_probe(2);
+        let ok = {
+            let breaker = breaker.clone();
+            thread::spawn(move || {
+                if let Ok(permit) = breaker.try_acquire() {
+                    permit.record(Outcome::Success);
+                }
+            })
+        };
+        let failing = {
+            let breaker = breaker.clone();
+            thread::spawn(move || {
+                if let Ok(permit) = breaker.try_acquire() {
+                    permit.record(Outcome::Failure);
+                }
+            })
+        };
+        ok.join().unwrap();
+        failing.join().unwrap();
+        // The failing call is always admitted (two slots, at most one other probe), so the
+        // breaker always ends open...
+        assert_eq!(breaker.state(), State::Open);
+        // ...and comes back: after the wait, two successful probes close it.
+        clock.advance(Duration::from_secs(1));
+        for _ in 0..2 {
+            breaker
+                .try_acquire()
+                .expect("a probe after the wait")
+                .record(Outcome::Success);
+        }
+        assert_eq!(breaker.state(), State::Closed);
+    });
+}
+
+#[test]
+fn reset_racing_probes_leaves_a_consistent_breaker() {
+    model(|| {
+        let (breaker, _clock) = ready_to_probe(1);
+        let probing = {
+            let breaker = breaker.clone();
+            thread::spawn(move || {
+                if let Ok(permit) = breaker.try_acquire() {
+                    permit.record(Outcome::Failure);
+                }
+            })
+        };
+        let resetting = {
+            let breaker = breaker.clone();
+            thread::spawn(move || breaker.reset())
+        };
+        probing.join().unwrap();
+        resetting.join().unwrap();
+        let s = breaker.snapshot();
+        assert_eq!(s.probes_in_flight, 0);
+        // The probe's failure is ignored if the reset came first (its generation is over);
+        // the call is open only if it was admitted after the reset as an ordinary closed
+        // call, whose failure meets the threshold of 1.
+        assert!(
+            matches!(s.state, State::Closed | State::Open),
+            "{:?}",
+            s.state
+        );
+    });
+}
