@@ -122,7 +122,10 @@ fn a_cancelled_closed_call_is_as_if_it_never_happened() {
         let (a, b, clock) = twins(config);
         let mut svc = ServiceBuilder::new().layer(a.layer()).service(inner());
         let fut = futures::executor::block_on(svc.ready()).unwrap().call(());
-        assert!(!poll_n_then_drop(fut, polls), "finished after {polls} polls");
+        assert!(
+            !poll_n_then_drop(fut, polls),
+            "finished after {polls} polls"
+        );
         assert_same_future(&a, &b, &clock);
     }
 }
@@ -141,7 +144,11 @@ fn a_cancelled_probe_is_as_if_it_never_happened() {
         let mut svc = ServiceBuilder::new().layer(a.layer()).service(inner());
         let fut = futures::executor::block_on(svc.ready()).unwrap().call(());
         assert!(!poll_n_then_drop(fut, polls));
-        assert_eq!(a.snapshot().probes_in_flight, 0, "slot freed after {polls} polls");
+        assert_eq!(
+            a.snapshot().probes_in_flight,
+            0,
+            "slot freed after {polls} polls"
+        );
         assert_same_future(&a, &b, &clock);
     }
 }
