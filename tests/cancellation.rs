@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use seawall::circuit_breaker::{Builder, CircuitBreaker, Snapshot, State};
@@ -15,7 +15,7 @@ use tower::{Service, ServiceBuilder, ServiceExt};
 /// Polls `fut` up to `n` times with a no-op waker, then drops it. Returns whether it finished.
 fn poll_n_then_drop<F: Future>(fut: F, n: usize) -> bool {
     let mut fut = std::pin::pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
     (0..n).any(|_| fut.as_mut().poll(&mut cx).is_ready())
 }
 
