@@ -282,7 +282,7 @@ struct Inner {
 pub struct Snapshot {
     /// The current state (an open breaker whose wait is over stays `Open` until the next call).
     pub state: State,
-    /// Failures in a row since the last success (closed state).
+    /// Failures in a row since the last success (closed and disabled states).
     pub consecutive_failures: u32,
     /// Calls in the sliding window (zero when no rate condition is configured).
     pub calls: u32,

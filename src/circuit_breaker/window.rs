@@ -13,7 +13,10 @@ pub enum SlidingWindow {
     /// The last `n` recorded calls.
     Count(u32),
     /// The calls of the last `duration`, kept in `buckets` buckets of `duration / buckets`
-    /// each. Calls age out one bucket at a time.
+    /// each. Calls age out one bucket at a time: a bucket leaves the window when the current
+    /// bucket is `buckets` ahead of it, so the window spans between `buckets - 1` and
+    /// `buckets` bucket widths (with `buckets: 1` it is a tumbling window). More buckets,
+    /// smoother ageing; memory is one small counter triple per bucket, whatever the traffic.
     Time {
         /// Span of the window.
         duration: Duration,
