@@ -13,19 +13,23 @@ struct Counting;
 
 thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    static LIVE: Cell<i64> = const { Cell::new(0) };
 }
 
 // SAFETY: forwards every call to the system allocator unchanged; only counts.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        let _ = LIVE.try_with(|c| c.set(c.get() + layout.size() as i64));
         System.alloc(layout)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let _ = LIVE.try_with(|c| c.set(c.get() - layout.size() as i64));
         System.dealloc(ptr, layout)
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        let _ = LIVE.try_with(|c| c.set(c.get() + new_size as i64 - layout.size() as i64));
         System.realloc(ptr, layout, new_size)
     }
 }
@@ -124,4 +128,37 @@ fn bare_call_api_allocates_nothing() {
             "allocations in CircuitBreaker::call"
         );
     });
+}
+
+/// Bytes allocated minus bytes freed on this thread.
+fn live_bytes() -> i64 {
+    LIVE.with(Cell::get)
+}
+
+#[test]
+fn a_dropped_breaker_leaves_only_its_small_hot_block() {
+    // Warm up whatever the first build initialises.
+    drop(
+        CircuitBreaker::builder()
+            .failure_rate(50.0)
+            .build()
+            .unwrap(),
+    );
+    let before = live_bytes();
+    for _ in 0..100 {
+        let breaker = CircuitBreaker::builder()
+            .name("inventory")
+            .failure_rate(50.0)
+            .count_window(1000)
+            .on_state_change(|_| {})
+            .build()
+            .unwrap();
+        breaker.record(Outcome::Failure);
+        drop(breaker);
+    }
+    let per_breaker = (live_bytes() - before) / 100;
+    assert!(
+        per_breaker <= 100,
+        "{per_breaker} bytes left behind per dropped breaker"
+    );
 }

@@ -231,9 +231,9 @@ impl fmt::Debug for Permit {
 ///
 /// So that a call needs no reference counting (an atomic read-modify-write costs 10-25 ns
 /// here, several times the whole budget of a closed breaker), the few words a call touches
-/// (the state word, the failure counter, the clock) live in a small block (about 100 bytes)
-/// that is deliberately never freed; the rest (window, listener, name) is freed with the last
-/// handle. Build breakers once per dependency, not per request.
+/// (the state word, the failure counter, the clock) live in a small block (under 100 bytes)
+/// that is deliberately never freed; everything else is freed with the last handle. Build
+/// breakers once per dependency, not per request.
 #[derive(Clone)]
 pub struct CircuitBreaker {
     /// The same block as `inner.hot`, one indirection closer.
@@ -264,8 +264,10 @@ struct Hot {
     simple: bool,
     clock: Clock,
     /// The rest of the breaker, for the slow paths (transitions, windows). Upgrading is a
-    /// read-modify-write, so the success path of a closed breaker never does it.
-    inner: Weak<Inner>,
+    /// read-modify-write, so the success path of a closed breaker never does it. Behind a
+    /// mutex so that dropping `Inner` can clear it: a `Weak` left here would keep `Inner`'s
+    /// allocation (not its contents) alive forever.
+    inner: Mutex<Weak<Inner>>,
 }
 
 struct Inner {
@@ -336,7 +338,7 @@ impl CircuitBreaker {
                 has_window: window.is_some(),
                 simple: window.is_none() && config.slow_call_duration.is_none(),
                 clock,
-                inner: weak.clone(),
+                inner: Mutex::new(weak.clone()),
             }));
             Inner {
                 hot,
@@ -475,6 +477,14 @@ impl fmt::Debug for CircuitBreaker {
 // ===== the hot path: what a permit does =====
 
 impl Hot {
+    /// The rest of the breaker, if any handle to it is still alive.
+    fn upgrade(&self) -> Option<Arc<Inner>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .upgrade()
+    }
+
     #[inline]
     fn record(&self, token: &Token, outcome: Outcome) {
         if self.simple && token.kind == Kind::Closed && outcome == Outcome::Success {
@@ -537,7 +547,7 @@ impl Hot {
         if !trip && !self.has_window {
             return; // the default success path ends here: two loads, no write
         }
-        let Some(inner) = self.inner.upgrade() else {
+        let Some(inner) = self.upgrade() else {
             return; // the breaker is gone
         };
         if self.has_window {
@@ -563,7 +573,7 @@ impl Hot {
         }
         self.count_consecutive(gen, outcome);
         if self.has_window {
-            if let Some(inner) = self.inner.upgrade() {
+            if let Some(inner) = self.upgrade() {
                 inner.record_window(gen, now, outcome == Outcome::Failure, slow);
             }
         }
@@ -593,7 +603,7 @@ impl Hot {
     }
 
     fn record_probe(&self, gen: u32, outcome: Outcome, slow: bool) {
-        let Some(inner) = self.inner.upgrade() else {
+        let Some(inner) = self.upgrade() else {
             return;
         };
         let failed = outcome == Outcome::Failure
@@ -658,6 +668,17 @@ impl Hot {
                 Err(current) => w = Word(current),
             }
         }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Release the leaked block's `Weak`, so that `Inner`'s allocation is freed too.
+        *self
+            .hot
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Weak::new();
     }
 }
 
