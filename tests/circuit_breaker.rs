@@ -2282,3 +2282,43 @@ fn default_minimum_calls_follows_a_smaller_count_window() {
         .unwrap_err();
     assert_eq!(err.field(), "minimum_calls");
 }
+
+#[tokio::test(start_paused = true)]
+async fn open_period_jitter_shortens_waits_within_the_fraction_and_varies() {
+    let mut waits = Vec::new();
+    for seed in 0..20 {
+        let (breaker, _clock) = manual(
+            CircuitBreaker::builder()
+                .failure_threshold(1)
+                .wait_in_open(secs(30))
+                .wait_in_open_jitter(0.2)
+                .jitter_seed(seed),
+        );
+        record(&breaker, Outcome::Failure);
+        let wait = breaker.try_acquire().unwrap_err().retry_in();
+        assert!(wait >= secs(24) && wait <= secs(30), "{wait:?}");
+        waits.push(wait);
+    }
+    waits.sort();
+    waits.dedup();
+    assert!(waits.len() > 10, "jitter should vary the wait: {waits:?}");
+    // The same seed gives the same wait.
+    let wait_of = |seed| {
+        let (b, _c) = manual(
+            CircuitBreaker::builder()
+                .failure_threshold(1)
+                .wait_in_open_jitter(0.5)
+                .jitter_seed(seed),
+        );
+        record(&b, Outcome::Failure);
+        b.try_acquire().unwrap_err().retry_in()
+    };
+    assert_eq!(wait_of(7), wait_of(7));
+    for bad in [-0.1, 1.1, f64::NAN] {
+        let err = CircuitBreaker::builder()
+            .wait_in_open_jitter(bad)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "wait_in_open_jitter");
+    }
+}

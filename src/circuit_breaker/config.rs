@@ -29,6 +29,8 @@ pub(crate) struct Config {
     pub(crate) wait_in_open: Duration,
     pub(crate) wait_in_open_multiplier: f64,
     pub(crate) max_wait_in_open: Duration,
+    pub(crate) wait_in_open_jitter: f64,
+    pub(crate) jitter_seed: Option<u64>,
     pub(crate) half_open_max_calls: u32,
     pub(crate) listener: Option<Listener>,
     pub(crate) clock: Option<Clock>,
@@ -69,6 +71,7 @@ impl fmt::Debug for Config {
             .field("wait_in_open", &self.wait_in_open)
             .field("wait_in_open_multiplier", &self.wait_in_open_multiplier)
             .field("max_wait_in_open", &self.max_wait_in_open)
+            .field("wait_in_open_jitter", &self.wait_in_open_jitter)
             .field("half_open_max_calls", &self.half_open_max_calls)
             .field("listener", &self.listener.as_ref().map(|_| ".."))
             .finish()
@@ -87,6 +90,7 @@ impl fmt::Debug for Config {
 /// | [`wait_in_open`](Self::wait_in_open) | 30 s |
 /// | [`wait_in_open_multiplier`](Self::wait_in_open_multiplier) | 1.0 (no growth) |
 /// | [`max_wait_in_open`](Self::max_wait_in_open) | 5 min |
+/// | [`wait_in_open_jitter`](Self::wait_in_open_jitter) | 0.0 (none) |
 /// | [`half_open_max_calls`](Self::half_open_max_calls) | 3 |
 /// | [`clock`](Self::clock) | tokio's clock |
 #[derive(Debug, Clone)]
@@ -110,6 +114,8 @@ impl Default for Builder {
                 wait_in_open: Duration::from_secs(30),
                 wait_in_open_multiplier: 1.0,
                 max_wait_in_open: Duration::from_secs(300),
+                wait_in_open_jitter: 0.0,
+                jitter_seed: None,
                 half_open_max_calls: 3,
                 listener: None,
                 clock: None,
@@ -203,6 +209,20 @@ impl Builder {
     /// Cap of the growing open period (default 5 min). At least `wait_in_open`.
     pub fn max_wait_in_open(mut self, d: Duration) -> Self {
         self.config.max_wait_in_open = d;
+        self
+    }
+
+    /// Shortens each open period by a random fraction of up to `fraction` (within `0..=1`;
+    /// default 0): with 0.2, a 30 s wait lasts between 24 s and 30 s. Spreads the probes of
+    /// many clients whose breakers tripped together, so they do not all probe at once.
+    pub fn wait_in_open_jitter(mut self, fraction: f64) -> Self {
+        self.config.wait_in_open_jitter = fraction;
+        self
+    }
+
+    /// Seeds the jitter's random numbers, for reproducible tests (default: seeded by the OS).
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.config.jitter_seed = Some(seed);
         self
     }
 
@@ -330,6 +350,19 @@ impl Builder {
                     "{:?} is shorter than `wait_in_open` ({:?})",
                     c.max_wait_in_open, c.wait_in_open
                 ),
+            });
+        }
+        if !c.wait_in_open_jitter.is_finite() {
+            return Err(ConfigError::NotFinite {
+                field: "wait_in_open_jitter",
+            });
+        }
+        if !(0.0..=1.0).contains(&c.wait_in_open_jitter) {
+            return Err(ConfigError::OutOfRange {
+                field: "wait_in_open_jitter",
+                value: c.wait_in_open_jitter,
+                min: 0.0,
+                max: 1.0,
             });
         }
         if c.half_open_max_calls == 0 {

@@ -23,6 +23,9 @@ use std::future::Future;
 use std::sync::{Arc, PoisonError, Weak};
 use std::time::Duration;
 
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
 use super::config::{Builder, Config};
 use super::error::{CallError, CircuitOpen};
 use super::window::{Counts, SlidingWindow, Window};
@@ -274,7 +277,8 @@ struct Inner {
     hot: &'static Hot,
     /// Consecutive opens without a close; written only under `transitions`.
     trips: AtomicU32,
-    transitions: Mutex<()>,
+    /// Serialises transitions; holds the jitter rng, only ever used by a transition.
+    transitions: Mutex<SmallRng>,
     window: Option<Mutex<WindowState>>,
     config: Config,
 }
@@ -343,7 +347,10 @@ impl CircuitBreaker {
             Inner {
                 hot,
                 trips: AtomicU32::new(0),
-                transitions: Mutex::new(()),
+                transitions: Mutex::new(match config.jitter_seed {
+                    Some(seed) => SmallRng::seed_from_u64(seed),
+                    None => SmallRng::from_os_rng(),
+                }),
                 window,
                 config,
             }
@@ -801,7 +808,7 @@ impl Inner {
         now: u64,
     ) -> Option<(Word, Option<StateChange>)> {
         let from = expected.state();
-        let guard = self
+        let mut guard = self
             .transitions
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
@@ -820,7 +827,13 @@ impl Inner {
                     } else {
                         1
                     };
-                    let period = duration_to_nanos(self.config.open_period(trips));
+                    let mut period = self.config.open_period(trips);
+                    if self.config.wait_in_open_jitter > 0.0 {
+                        // Spread the probes of many breakers that tripped together.
+                        let keep = 1.0 - self.config.wait_in_open_jitter * guard.random::<f64>();
+                        period = period.mul_f64(keep);
+                    }
+                    let period = duration_to_nanos(period);
                     // Published by the Release half of the compare-exchange below.
                     self.hot
                         .open_until
