@@ -1,1 +1,170 @@
-fn main() {}
+//! The retry layer's success path (no retry) against a bare service, and the budget's deposit.
+//!
+//! Futures are polled once with a no-op waker (`now_or_never`), so the numbers are the
+//! layer's own cost, without a runtime's scheduling. The two-thread groups run the same loop
+//! on both cores at once, sharing one policy and one budget, to show what contention adds.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use futures::FutureExt;
+use seawall::retry::{Retry, RetryBudget};
+use seawall::BoxError;
+use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+
+fn bare() -> impl Service<u64, Response = u64, Error = BoxError> + Clone + Send {
+    service_fn(|x: u64| std::future::ready(Ok::<u64, BoxError>(x.wrapping_add(1))))
+}
+
+#[inline(always)]
+fn one_call<S: Service<u64, Response = u64>>(svc: &mut S, x: u64) -> u64 {
+    let _ = svc.ready().now_or_never();
+    match svc.call(x).now_or_never() {
+        Some(Ok(v)) => v,
+        _ => 0,
+    }
+}
+
+fn success_path(c: &mut Criterion) {
+    let mut g = c.benchmark_group("retry/success_path");
+    let mut svc = bare();
+    g.bench_function("bare service_fn", |b| {
+        b.iter(|| one_call(&mut svc, black_box(1)))
+    });
+
+    let retry = Retry::builder().build().unwrap(); // budget on
+    let mut svc = ServiceBuilder::new().layer(retry.layer()).service(bare());
+    g.bench_function("retry, budget on", |b| {
+        b.iter(|| one_call(&mut svc, black_box(1)))
+    });
+
+    let retry = Retry::builder().no_budget().build().unwrap();
+    let mut svc = ServiceBuilder::new().layer(retry.layer()).service(bare());
+    g.bench_function("retry, no budget", |b| {
+        b.iter(|| one_call(&mut svc, black_box(1)))
+    });
+
+    let retry = Retry::builder()
+        .deadline(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let mut svc = ServiceBuilder::new().layer(retry.layer()).service(bare());
+    g.bench_function("retry, budget on, deadline (clock read)", |b| {
+        b.iter(|| one_call(&mut svc, black_box(1)))
+    });
+    g.finish();
+}
+
+/// Runs `per_thread` calls on each of two threads at once; returns the time per call.
+fn two_threads<S>(svc: S, iters: u64) -> Duration
+where
+    S: Service<u64, Response = u64> + Clone + Send + 'static,
+{
+    let start = Arc::new(std::sync::Barrier::new(2));
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let mut svc = svc.clone();
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                let t = Instant::now();
+                for i in 0..iters {
+                    black_box(one_call(&mut svc, i));
+                }
+                t.elapsed()
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .max()
+        .unwrap_or_default()
+}
+
+fn success_path_two_threads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("retry/success_path_2_threads");
+    g.bench_function("bare service_fn", |b| {
+        b.iter_custom(|iters| two_threads(bare(), iters))
+    });
+    let retry = Retry::builder().build().unwrap();
+    let svc = ServiceBuilder::new().layer(retry.layer()).service(bare());
+    g.bench_function("retry, budget on (shared)", |b| {
+        b.iter_custom(|iters| two_threads(svc.clone(), iters))
+    });
+    g.finish();
+}
+
+fn budget(c: &mut Criterion) {
+    let mut g = c.benchmark_group("retry/budget");
+    let budget = RetryBudget::builder().build().unwrap();
+    g.bench_function("deposit", |b| b.iter(|| black_box(&budget).deposit()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let budget = RetryBudget::builder().ratio(1.0).build().unwrap();
+    g.bench_function("deposit + withdraw", |b| {
+        b.iter(|| {
+            budget.deposit();
+            black_box(budget.withdraw())
+        })
+    });
+
+    g.bench_function("deposit, 2 threads", |b| {
+        b.iter_custom(|iters| {
+            let budget = RetryBudget::builder().build().unwrap();
+            run_two(iters, move || budget.deposit())
+        })
+    });
+    g.bench_function("naive shared fetch_add, 2 threads (for comparison)", |b| {
+        b.iter_custom(|iters| {
+            let counter = Arc::new(AtomicU64::new(0));
+            run_two(iters, move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+            })
+        })
+    });
+    g.finish();
+}
+
+fn run_two(iters: u64, f: impl Fn() + Clone + Send + 'static) -> Duration {
+    let start = Arc::new(std::sync::Barrier::new(2));
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let f = f.clone();
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                let t = Instant::now();
+                for _ in 0..iters {
+                    f();
+                }
+                t.elapsed()
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .max()
+        .unwrap_or_default()
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    targets = success_path, success_path_two_threads, budget
+}
+criterion_main!(benches);

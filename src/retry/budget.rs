@@ -11,6 +11,11 @@
 //! other's increment, which loses a success: the budget gets slightly stricter, never looser.
 //! Deposits read no clock.
 //!
+//! A caller that deposits when a call *starts* (the retry layer does: that is when it holds
+//! the budget without a reference count) takes the deposit back with
+//! [`RetryBudget::refund`] when the call does not succeed; refunds happen on failure paths
+//! only and are a plain atomic add.
+//!
 //! *Withdrawals* (one per retry) do the accounting, in one compare-exchange loop on a single
 //! `AtomicU64` holding the balance (in 1/1024 tokens) and the time of the last update (in ms):
 //! 1. the banked balance fades linearly over `period`, so successes older than the period no
@@ -86,6 +91,10 @@ struct Inner {
     stripes: [Stripe; STRIPES],
     /// Successes already turned into tokens (a cumulative count, like the stripes).
     credited: AtomicU64,
+    /// Deposits taken back (a cumulative count; written on failure paths only).
+    refunds: AtomicU64,
+    /// Refunds already taken out of the balance.
+    debited: AtomicU64,
     /// Time of the last update in ms (high bits) | balance in 1/1024 tokens (low bits).
     state: AtomicU64,
     ratio: f64,
@@ -142,6 +151,14 @@ impl RetryBudget {
         );
     }
 
+    /// Takes back one [`deposit`](Self::deposit): for callers that deposit when a call starts
+    /// (as the retry layer does, because that is when the budget is at hand for free) and
+    /// must cancel it when the call does not succeed. One atomic add.
+    pub fn refund(&self) {
+        // Relaxed: read by withdrawals like the deposits; no other memory depends on it.
+        self.inner.refunds.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Takes one retry from the budget; `false` when there is none left. Reads the clock once.
     pub fn withdraw(&self) -> bool {
         self.inner.update(1.0)
@@ -161,12 +178,19 @@ impl Inner {
             .fold(0u64, |sum, s| sum.wrapping_add(s.0.load(Ordering::Relaxed)))
     }
 
+    fn inner_refunds(&self) -> u64 {
+        self.refunds.load(Ordering::Relaxed)
+    }
+
     /// Brings the balance up to date and takes `cost` tokens if there are that many.
     fn update(&self, cost: f64) -> bool {
         let now_ms = (self.clock.now_nanos() / NANOS_PER_MILLI) & TIME_MASK;
         let total = self.successes();
         // Each success is credited by exactly one withdrawal: the one that moves the max past it.
-        let fresh = total.saturating_sub(self.credited.fetch_max(total, Ordering::AcqRel)) as f64;
+        let credited = self.credited.fetch_max(total, Ordering::AcqRel);
+        let refunds = self.inner_refunds();
+        let debited = self.debited.fetch_max(refunds, Ordering::AcqRel);
+        let fresh = total.saturating_sub(credited) as f64 - refunds.saturating_sub(debited) as f64;
         let mut current = self.state.load(Ordering::Acquire);
         loop {
             let (last_ms, mut tokens) = unpack(current);
@@ -179,7 +203,9 @@ impl Inner {
             } else {
                 1.0
             };
-            tokens += self.ratio * fresh * in_period;
+            // Refunds of deposits credited earlier may take the balance below zero: it stops
+            // at zero (the floor still accrues).
+            tokens = (tokens + self.ratio * fresh * in_period).max(0.0);
             let floor_cap = self.min_per_sec;
             if tokens < floor_cap {
                 tokens = (tokens + self.min_per_sec * elapsed / 1000.0).min(floor_cap);
@@ -302,6 +328,8 @@ impl BudgetBuilder {
             inner: Arc::new(Inner {
                 stripes: std::array::from_fn(|_| Stripe(AtomicU64::new(0))),
                 credited: AtomicU64::new(0),
+                refunds: AtomicU64::new(0),
+                debited: AtomicU64::new(0),
                 state: AtomicU64::new(pack(now_ms, min_per_sec)),
                 ratio: self.ratio,
                 min_per_sec,

@@ -2,11 +2,12 @@ use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tower::timeout::error::Elapsed;
 use tower_service::Service;
 
@@ -20,30 +21,78 @@ pin_project! {
     ///
     /// A state machine: `Called` (an attempt in flight, under the per-attempt timeout if
     /// any), `Waiting` (the backoff), `Readying` (`poll_ready` on the inner service before the
-    /// next attempt). On the success path it holds no reference-counted handle: it finds its
-    /// policy through its id only when it must (see the module docs on cost).
+    /// next attempt). Kept small and free of reference counts for the success path (see the
+    /// module docs on cost): it finds its policy by id, and what only a retry needs (the
+    /// policy, the rng, the timer) is boxed once, at the first failure.
     pub struct ResponseFuture<S, Req, C, R>
     where
         S: Service<Req>,
     {
         #[pin]
         state: State<S::Future>,
-        #[pin]
-        timer: Timer,
         svc: S,
         // The copy kept for the next attempt; `None` once no retry is possible.
         request: Option<Req>,
         classifier: C,
         clone_request: R,
         policy: u64,
+        // In the policy clock's nanoseconds; `NO_DEADLINE` when none.
+        deadline: u64,
         attempt: u32,
-        max_retries: u32,
-        has_budget: bool,
-        attempt_timeout: Option<Duration>,
-        deadline: Option<u64>,
-        retry: Option<RetryState>,
+        has_attempt_timeout: bool,
+        // Takes back the deposit made at `call` if the call ends (or is dropped) without a
+        // success; disarmed by a success.
+        deposit: Deposit,
+        retry: RetrySlot,
     }
 }
+
+/// The budget deposit made at `call`, taken back unless disarmed. A separate field with its
+/// own small `Drop`, so the success path's drop is one inlined test.
+struct Deposit {
+    policy: u64,
+    armed: bool,
+}
+
+impl Deposit {
+    #[cold]
+    #[inline(never)]
+    fn refund(&mut self) {
+        self.armed = false;
+        policy::refund(self.policy);
+    }
+}
+
+impl Drop for Deposit {
+    #[inline]
+    fn drop(&mut self) {
+        if self.armed {
+            // Cancelled before any outcome: the call was not a success.
+            self.refund();
+        }
+    }
+}
+
+/// What only a retrying call needs, boxed; `None` on the success path. Its `Drop` keeps the
+/// success path's check inline and the box's drop out of line.
+struct RetrySlot(Option<Pin<Box<Retrying>>>);
+
+impl Drop for RetrySlot {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(retrying) = self.0.take() {
+            drop_retrying(retrying);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_retrying(retrying: Pin<Box<Retrying>>) {
+    drop(retrying);
+}
+
+const NO_DEADLINE: u64 = u64::MAX;
 
 pin_project! {
     #[project = StateProj]
@@ -56,12 +105,31 @@ pin_project! {
 }
 
 pin_project! {
-    // One timer serves the per-attempt timeout and the backoff, which never overlap. Created
-    // on first use, inside the runtime, so `call` works outside one.
-    #[project = TimerProj]
-    enum Timer {
-        Off,
-        On { #[pin] sleep: Sleep },
+    // What a call needs once it retries (or times its attempts): allocated once per call,
+    // reused by every attempt. One timer serves the per-attempt timeout and the backoff,
+    // which never overlap.
+    struct Retrying {
+        state: RetryState,
+        #[pin]
+        timer: Sleep,
+        timer_armed: bool,
+    }
+}
+
+impl Retrying {
+    fn boxed(policy: u64) -> Option<Pin<Box<Retrying>>> {
+        let state = policy::with_policy(policy, |s| RetryState::new(Arc::clone(s)))?;
+        Some(Box::pin(Retrying {
+            state,
+            timer: tokio::time::sleep_until(Instant::now()),
+            timer_armed: false,
+        }))
+    }
+
+    fn arm(self: Pin<&mut Self>, after: Duration) {
+        let this = self.project();
+        this.timer.reset(Instant::now() + after);
+        *this.timer_armed = true;
     }
 }
 
@@ -70,6 +138,7 @@ where
     S: Service<Req>,
     R: CloneRequest<Req>,
 {
+    #[inline]
     pub(crate) fn new(
         mut svc: S,
         req: Req,
@@ -86,21 +155,34 @@ where
                 None => (req, None), // cannot be copied: sent once
             }
         };
+        // Deposit now, while the policy is at hand without a reference count; a call that
+        // does not succeed takes it back (see the module docs on cost).
+        let armed = match &shared.budget {
+            Some(budget) => {
+                budget.deposit();
+                true
+            }
+            None => false,
+        };
         let future = svc.call(first);
         ResponseFuture {
             state: State::Called { future },
-            timer: Timer::Off,
             svc,
             request: kept,
             classifier,
             clone_request,
             policy: retry.id(),
+            deadline: match shared.deadline {
+                None => NO_DEADLINE,
+                Some(_) => retry.deadline_from_now(),
+            },
             attempt: 1,
-            max_retries: shared.max_retries,
-            has_budget: shared.budget.is_some(),
-            attempt_timeout: shared.attempt_timeout,
-            deadline: retry.deadline_from_now(),
-            retry: None,
+            has_attempt_timeout: shared.attempt_timeout.is_some(),
+            deposit: Deposit {
+                policy: retry.id(),
+                armed,
+            },
+            retry: RetrySlot(None),
         }
     }
 }
@@ -114,58 +196,111 @@ where
 {
     type Output = Result<S::Response, BoxError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // The fast path, inlined: a first attempt without a timer that succeeds. Its deposit
+        // was made at `call`; nothing to do but return.
+        let this = self.as_mut().project();
+        let first = if this.retry.0.is_none() && !*this.has_attempt_timeout {
+            match this.state.project() {
+                StateProj::Called { future } => {
+                    let result = ready!(future.poll(cx));
+                    if this.classifier.classify(&result) == Outcome::Success {
+                        this.deposit.armed = false; // a success: the deposit stays
+                        self.project().state.set(State::Done);
+                        return Poll::Ready(result.map_err(Into::into));
+                    }
+                    Some(result)
+                }
+                _ => None,
+            }
+        } else {
+            None
+        };
+        self.poll_slow(cx, first)
+    }
+}
+
+impl<S, Req, C, R> ResponseFuture<S, Req, C, R>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    C: Classify<S::Response, S::Error>,
+    R: CloneRequest<Req>,
+{
+    /// Everything but the fast path: timers, failures, backoff, readiness. `first` is the
+    /// result of an attempt the fast path already polled to completion.
+    #[inline(never)]
+    fn poll_slow(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut first: Option<Result<S::Response, S::Error>>,
+    ) -> Poll<Result<S::Response, BoxError>> {
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
                 StateProj::Called { future } => {
-                    if let (Some(t), TimerProj::Off) =
-                        (*this.attempt_timeout, this.timer.as_mut().project())
-                    {
-                        this.timer.set(Timer::On {
-                            sleep: tokio::time::sleep(t),
-                        });
+                    if *this.has_attempt_timeout && this.retry.0.is_none() {
+                        this.retry.0 = Retrying::boxed(*this.policy);
                     }
-                    let result = match future.poll(cx) {
+                    if let Some(r) = this.retry.0.as_mut() {
+                        if let (false, Some(t)) = (r.timer_armed, r.state.shared.attempt_timeout) {
+                            r.as_mut().arm(t);
+                        }
+                    }
+                    let polled = match first.take() {
+                        Some(r) => Poll::Ready(r),
+                        None => future.poll(cx),
+                    };
+                    let result = match polled {
                         Poll::Ready(r) => Some(r),
-                        Poll::Pending => match this.timer.as_mut().project() {
-                            TimerProj::On { sleep } => {
-                                ready!(sleep.poll(cx));
+                        Poll::Pending => match this.retry.0.as_mut() {
+                            Some(r) if r.timer_armed => {
+                                ready!(r.as_mut().project().timer.poll(cx));
                                 None // the attempt timed out
                             }
-                            TimerProj::Off => return Poll::Pending,
+                            _ => return Poll::Pending,
                         },
                     };
-                    if this.attempt_timeout.is_some() {
-                        this.timer.set(Timer::Off);
+                    if let Some(r) = this.retry.0.as_mut() {
+                        *r.as_mut().project().timer_armed = false;
                     }
                     let outcome = match &result {
                         Some(r) => this.classifier.classify(r),
                         None => Outcome::Failure,
                     };
-                    if outcome != Outcome::Failure {
-                        if outcome == Outcome::Success && *this.has_budget {
-                            policy::deposit(*this.policy);
+                    // Keep the budget's count honest: a deposit only for a call that succeeded.
+                    // A deposit only for a call that succeeded: take back the one made at
+                    // `call` on the first non-success, make it again on a later success.
+                    let success = outcome == Outcome::Success;
+                    if success && !this.deposit.armed {
+                        if let Some(r) = this.retry.0.as_ref() {
+                            if let Some(budget) = &r.state.shared.budget {
+                                budget.deposit();
+                            }
                         }
-                        this.state.set(State::Done);
-                        return Poll::Ready(finish(result, false));
+                    } else if !success && this.deposit.armed {
+                        this.deposit.refund();
                     }
-                    if this.request.is_none() {
+                    if success {
+                        this.deposit.armed = false;
+                    }
+                    if outcome != Outcome::Failure || this.request.is_none() {
                         this.state.set(State::Done);
                         return Poll::Ready(finish(result, false));
                     }
                     let hint = result.as_ref().and_then(|r| this.classifier.retry_after(r));
-                    if this.retry.is_none() {
-                        *this.retry = policy::with_policy(*this.policy, |s| {
-                            RetryState::new(std::sync::Arc::clone(s))
-                        });
+                    if this.retry.0.is_none() {
+                        this.retry.0 = Retrying::boxed(*this.policy);
                     }
-                    let Some(st) = this.retry.as_mut() else {
+                    let Some(retrying) = this.retry.0.as_mut() else {
                         // The policy is gone (every handle dropped): no retry.
                         this.state.set(State::Done);
                         return Poll::Ready(finish(result, false));
                     };
-                    match st.decide(*this.attempt, hint, *this.deadline) {
+                    let deadline = Some(*this.deadline).filter(|d| *d != NO_DEADLINE);
+                    let st = &mut retrying.as_mut().project().state;
+                    match st.decide(*this.attempt, hint, deadline) {
                         Decision::Stop => {
                             this.state.set(State::Done);
                             return Poll::Ready(finish(result, false));
@@ -181,30 +316,27 @@ where
                                     Some(Ok(_)) => None,
                                     None => Some(Box::new(Elapsed::new())),
                                 };
-                                let error = error.as_deref().map(|e| e as &(dyn Error + 'static));
                                 st.notify(&RetryEvent {
                                     attempt: *this.attempt,
                                     delay,
                                     retry_after,
-                                    error,
+                                    error: error.as_deref().map(|e| e as &(dyn Error + 'static)),
                                 });
                             }
                             if delay.is_zero() {
                                 this.state.set(State::Readying);
                             } else {
-                                this.timer.set(Timer::On {
-                                    sleep: tokio::time::sleep(delay),
-                                });
+                                retrying.as_mut().arm(delay);
                                 this.state.set(State::Waiting);
                             }
                         }
                     }
                 }
                 StateProj::Waiting => {
-                    if let TimerProj::On { sleep } = this.timer.as_mut().project() {
-                        ready!(sleep.poll(cx));
+                    if let Some(r) = this.retry.0.as_mut() {
+                        ready!(r.as_mut().project().timer.poll(cx));
+                        *r.as_mut().project().timer_armed = false;
                     }
-                    this.timer.set(Timer::Off);
                     this.state.set(State::Readying);
                 }
                 StateProj::Readying => {
@@ -215,7 +347,12 @@ where
                         return Poll::Ready(Err(e.into()));
                     }
                     *this.attempt = this.attempt.saturating_add(1);
-                    let req = if *this.attempt > *this.max_retries {
+                    let max_retries = this
+                        .retry
+                        .0
+                        .as_ref()
+                        .map_or(0, |r| r.state.shared.max_retries);
+                    let req = if *this.attempt > max_retries {
                         this.request.take() // the last attempt: send the original
                     } else {
                         match this
@@ -266,7 +403,6 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
             .field("attempt", &self.attempt)
-            .field("max_retries", &self.max_retries)
             .finish_non_exhaustive()
     }
 }

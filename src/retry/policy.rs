@@ -250,12 +250,11 @@ pub(crate) fn with_policy<R>(id: u64, f: impl FnOnce(&Arc<Shared>) -> R) -> Opti
         .flatten()
 }
 
-/// Records a success in the policy's budget, if it has one.
-#[inline]
-pub(crate) fn deposit(id: u64) {
+/// Takes back a deposit made at `call` for a call that did not succeed.
+pub(crate) fn refund(id: u64) {
     with_policy(id, |shared| {
         if let Some(budget) = &shared.budget {
-            budget.deposit();
+            budget.refund();
         }
     });
 }
@@ -306,20 +305,24 @@ impl Retry {
         self.shared.budget.as_ref()
     }
 
+    #[inline]
     pub(crate) fn id(&self) -> u64 {
         self.shared.id
     }
 
-    /// The deadline of a call starting now, in the policy clock's nanoseconds. Reads the
-    /// clock only when a deadline is configured.
-    #[inline]
-    pub(crate) fn deadline_from_now(&self) -> Option<u64> {
-        self.shared.deadline.map(|d| {
-            self.shared
+    /// The deadline of a call starting now, in the policy clock's nanoseconds (`u64::MAX`
+    /// without a deadline). Reads the clock only when a deadline is configured.
+    #[inline(never)]
+    pub(crate) fn deadline_from_now(&self) -> u64 {
+        match self.shared.deadline {
+            Some(d) => self
+                .shared
                 .clock
                 .now_nanos()
                 .saturating_add(duration_to_nanos(d))
-        })
+                .min(u64::MAX - 1),
+            None => u64::MAX,
+        }
     }
 
     /// Runs `f` until it succeeds or retries end, with the default classifier (errors are
@@ -365,7 +368,7 @@ impl Retry {
         Fut: Future<Output = Result<T, E>>,
         E: Into<BoxError>,
     {
-        let deadline = self.deadline_from_now();
+        let deadline = Some(self.deadline_from_now()).filter(|_| self.shared.deadline.is_some());
         let mut state: Option<RetryState> = None;
         let mut attempt = 0u32;
         loop {
