@@ -306,6 +306,77 @@ async fn successes_through_the_service_refill_the_budget() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_failing_call_does_not_pay_for_its_own_retry() {
+    // The layer deposits when a call starts; a failure must take that back before asking
+    // the budget, or every failing call would fund `ratio` of a retry for itself.
+    let budget = RetryBudget::builder()
+        .ratio(1.0)
+        .min_per_sec(0)
+        .build()
+        .unwrap();
+    let retry = Retry::builder()
+        .budget(budget.clone())
+        .backoff(Backoff::constant(Duration::ZERO))
+        .build()
+        .unwrap();
+    let (svc, calls) = flaky(u32::MAX);
+    let mut svc = ServiceBuilder::new().layer(retry.layer()).service(svc);
+    let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
+    assert_eq!(ErrorKind::of(&*err), ErrorKind::BudgetExhausted);
+    assert_eq!(calls.lock().unwrap().len(), 1);
+    assert_eq!(budget.balance(), 0.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelled_calls_do_not_count_as_successes() {
+    let budget = RetryBudget::builder()
+        .ratio(1.0)
+        .min_per_sec(0)
+        .build()
+        .unwrap();
+    let retry = Retry::builder().budget(budget.clone()).build().unwrap();
+    let mut svc = ServiceBuilder::new()
+        .layer(retry.layer())
+        .service(service_fn(|_: ()| async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<(), BoxError>(())
+        }));
+    for _ in 0..10 {
+        let call = svc.ready().await.unwrap().call(());
+        // An outer timeout gives up on the hanging call.
+        assert!(tokio::time::timeout(ms(10), call).await.is_err());
+    }
+    assert_eq!(
+        budget.balance(),
+        0.0,
+        "ten cancelled calls bought no retries"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_succeeds_after_retrying_counts_as_one_success() {
+    let budget = RetryBudget::builder()
+        .ratio(1.0)
+        .min_per_sec(1)
+        .build()
+        .unwrap();
+    let retry = Retry::builder()
+        .budget(budget.clone())
+        .backoff(Backoff::constant(Duration::ZERO))
+        .build()
+        .unwrap();
+    let (svc, _) = flaky(1);
+    let mut svc = ServiceBuilder::new().layer(retry.layer()).service(svc);
+    // The floor pays for the retry (1 - 1 = 0), the eventual success deposits 1.
+    assert_eq!(svc.ready().await.unwrap().call(1).await.unwrap(), 1);
+    assert!(
+        (budget.balance() - 1.0).abs() < 0.01,
+        "{}",
+        budget.balance()
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn budget_caps_a_retry_storm_against_a_dead_dependency() {
     let budget = RetryBudget::builder().build().unwrap(); // 20 % + 10/s
     let retry = Retry::builder()

@@ -35,7 +35,6 @@ pin_project! {
         request: Option<Req>,
         classifier: C,
         clone_request: R,
-        policy: u64,
         // In the policy clock's nanoseconds; `NO_DEADLINE` when none.
         deadline: u64,
         attempt: u32,
@@ -47,8 +46,9 @@ pin_project! {
     }
 }
 
-/// The budget deposit made at `call`, taken back unless disarmed. A separate field with its
-/// own small `Drop`, so the success path's drop is one inlined test.
+/// The policy's id (to find it again on a failure) and the budget deposit made at `call`,
+/// taken back unless disarmed. A separate field with its own small `Drop`, so the success
+/// path's drop is one inlined test.
 struct Deposit {
     policy: u64,
     armed: bool,
@@ -171,7 +171,6 @@ where
             request: kept,
             classifier,
             clone_request,
-            policy: retry.id(),
             deadline: match shared.deadline {
                 None => NO_DEADLINE,
                 Some(_) => retry.deadline_from_now(),
@@ -241,7 +240,7 @@ where
             match this.state.as_mut().project() {
                 StateProj::Called { future } => {
                     if *this.has_attempt_timeout && this.retry.0.is_none() {
-                        this.retry.0 = Retrying::boxed(*this.policy);
+                        this.retry.0 = Retrying::boxed(this.deposit.policy);
                     }
                     if let Some(r) = this.retry.0.as_mut() {
                         if let (false, Some(t)) = (r.timer_armed, r.state.shared.attempt_timeout) {
@@ -291,7 +290,7 @@ where
                     }
                     let hint = result.as_ref().and_then(|r| this.classifier.retry_after(r));
                     if this.retry.0.is_none() {
-                        this.retry.0 = Retrying::boxed(*this.policy);
+                        this.retry.0 = Retrying::boxed(this.deposit.policy);
                     }
                     let Some(retrying) = this.retry.0.as_mut() else {
                         // The policy is gone (every handle dropped): no retry.
