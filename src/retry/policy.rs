@@ -188,14 +188,14 @@ impl RetryState {
 
 // ===== finding the policy from a response future without a per-call refcount =====
 //
-// A response future must reach the policy to retry, and on success to deposit into the
-// budget. Cloning the `Arc` into every future costs two atomic read-modify-writes per call
-// (18 ns on the reference machine, more when cores share the count), several times the
-// whole success-path target. So a future carries the policy's id (a plain `u64`) and finds
+// A response future must reach the policy to retry. Cloning the `Arc` into every future
+// costs two atomic read-modify-writes per call (18 ns on the reference machine, more when
+// cores share the count), several times the whole success-path target, for the rare call
+// that fails. So a future carries the policy's id (a plain `u64`) and, when it fails, finds
 // the policy through a small per-thread cache of `Arc`s, filled from a global registry on a
-// miss (a mutex, taken once per thread and policy). A hit is a few loads, no write to shared
-// memory. The cache keeps at most `CACHE_SLOTS` policies alive per thread after their last
-// handle is dropped, until evicted or the thread ends.
+// miss (a mutex, taken once per thread and policy). The cache keeps at most `CACHE_SLOTS`
+// policies alive per thread after their last handle is dropped, until evicted or the thread
+// ends.
 
 const CACHE_SLOTS: usize = 4;
 
