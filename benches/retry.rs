@@ -21,6 +21,40 @@ use seawall::retry::{Retry, RetryBudget};
 use seawall::BoxError;
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 
+// ===== allocation counting: the success path must allocate nothing =====
+
+struct CountingAlloc;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        std::alloc::System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        std::alloc::System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// Counts the allocations of 10 000 successful calls through the layer (budget on), before
+/// the timings, and refuses to time a success path that allocates.
+fn allocations(_: &mut Criterion) {
+    let retry = Retry::builder().build().unwrap();
+    let mut svc = ServiceBuilder::new().layer(retry.layer()).service(bare());
+    one_call(&mut svc, 0);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for i in 0..10_000 {
+        black_box(one_call(&mut svc, i));
+    }
+    let n = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    println!("retry/success_path: {n} allocations in 10000 calls");
+    assert_eq!(n, 0, "the success path allocated");
+}
+
 fn bare() -> impl Service<u64, Response = u64, Error = BoxError> + Clone + Send {
     service_fn(|x: u64| std::future::ready(Ok::<u64, BoxError>(x.wrapping_add(1))))
 }
@@ -209,6 +243,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = success_path, success_path_async, success_path_two_threads, budget
+    targets = allocations, success_path, success_path_async, success_path_two_threads, budget
 }
 criterion_main!(benches);
