@@ -13,6 +13,7 @@ use tower_service::Service;
 
 use super::error::BudgetExhausted;
 use super::policy::{self, CloneRequest, Decision, Retry, RetryEvent, RetryState};
+use super::service::Fast;
 use crate::classify::{Classify, Outcome};
 use crate::error::BoxError;
 
@@ -37,7 +38,6 @@ pin_project! {
         clone_request: R,
         // In the policy clock's nanoseconds; `NO_DEADLINE` when none.
         deadline: u64,
-        attempt: u32,
         has_attempt_timeout: bool,
         // Takes back the deposit made at `call` if the call ends (or is dropped) without a
         // success; disarmed by a success.
@@ -110,6 +110,8 @@ pin_project! {
     // which never overlap.
     struct Retrying {
         state: RetryState,
+        // The attempt in flight or last made, from 1.
+        attempt: u32,
         #[pin]
         timer: Sleep,
         timer_armed: bool,
@@ -121,6 +123,7 @@ impl Retrying {
         let state = policy::with_policy(policy, |s| RetryState::new(Arc::clone(s)))?;
         Some(Box::pin(Retrying {
             state,
+            attempt: 1,
             timer: tokio::time::sleep_until(Instant::now()),
             timer_armed: false,
         }))
@@ -143,21 +146,21 @@ where
         mut svc: S,
         req: Req,
         retry: &Retry,
+        fast: &Fast,
         classifier: C,
         clone_request: R,
     ) -> Self {
-        let shared = &*retry.shared;
-        let (first, kept) = if shared.max_retries == 0 {
-            (req, None)
-        } else {
+        let (first, kept) = if fast.copy_request {
             match clone_request.clone_request(&req) {
                 Some(copy) => (copy, Some(req)),
                 None => (req, None), // cannot be copied: sent once
             }
+        } else {
+            (req, None) // no retries: nothing to keep
         };
-        // Deposit now, while the policy is at hand without a reference count; a call that
+        // Deposit now, while the budget is at hand without a reference count; a call that
         // does not succeed takes it back (see the module docs on cost).
-        let armed = match &shared.budget {
+        let armed = match &fast.budget {
             Some(budget) => {
                 budget.deposit();
                 true
@@ -171,14 +174,14 @@ where
             request: kept,
             classifier,
             clone_request,
-            deadline: match shared.deadline {
-                None => NO_DEADLINE,
-                Some(_) => retry.deadline_from_now(),
+            deadline: if fast.has_deadline {
+                retry.deadline_from_now()
+            } else {
+                NO_DEADLINE
             },
-            attempt: 1,
-            has_attempt_timeout: shared.attempt_timeout.is_some(),
+            has_attempt_timeout: fast.has_attempt_timeout,
             deposit: Deposit {
-                policy: retry.id(),
+                policy: fast.policy,
                 armed,
             },
             retry: RetrySlot(None),
@@ -298,8 +301,13 @@ where
                         return Poll::Ready(finish(result, false));
                     };
                     let deadline = Some(*this.deadline).filter(|d| *d != NO_DEADLINE);
-                    let st = &mut retrying.as_mut().project().state;
-                    match st.decide(*this.attempt, hint, deadline) {
+                    let attempt = retrying.attempt;
+                    let decision = retrying
+                        .as_mut()
+                        .project()
+                        .state
+                        .decide(attempt, hint, deadline);
+                    match decision {
                         Decision::Stop => {
                             this.state.set(State::Done);
                             return Poll::Ready(finish(result, false));
@@ -309,6 +317,7 @@ where
                             return Poll::Ready(finish(result, true));
                         }
                         Decision::Retry(delay, retry_after) => {
+                            let st = &retrying.state;
                             if st.shared.on_retry.is_some() || cfg!(feature = "tracing") {
                                 let error: Option<BoxError> = match result {
                                     Some(Err(e)) => Some(e.into()),
@@ -316,7 +325,7 @@ where
                                     None => Some(Box::new(Elapsed::new())),
                                 };
                                 st.notify(&RetryEvent {
-                                    attempt: *this.attempt,
+                                    attempt,
                                     delay,
                                     retry_after,
                                     error: error.as_deref().map(|e| e as &(dyn Error + 'static)),
@@ -345,13 +354,15 @@ where
                         this.state.set(State::Done);
                         return Poll::Ready(Err(e.into()));
                     }
-                    *this.attempt = this.attempt.saturating_add(1);
-                    let max_retries = this
-                        .retry
-                        .0
-                        .as_ref()
-                        .map_or(0, |r| r.state.shared.max_retries);
-                    let req = if *this.attempt > max_retries {
+                    let (attempt, max_retries) = match this.retry.0.as_mut() {
+                        Some(r) => {
+                            let r = r.as_mut().project();
+                            *r.attempt = r.attempt.saturating_add(1);
+                            (*r.attempt, r.state.shared.max_retries)
+                        }
+                        None => (u32::MAX, 0), // unreachable: a retry has its state
+                    };
+                    let req = if attempt > max_retries {
                         this.request.take() // the last attempt: send the original
                     } else {
                         match this
@@ -401,7 +412,7 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("attempt", &self.attempt)
+            .field("attempt", &self.retry.0.as_ref().map_or(1, |r| r.attempt))
             .finish_non_exhaustive()
     }
 }
