@@ -866,6 +866,21 @@ fn bad_configuration_is_refused_with_a_typed_error() {
     let e = RetryBudget::builder().ratio(f64::NAN).build().unwrap_err();
     assert_eq!(e, ConfigError::NotFinite { field: "ratio" });
 
+    // The same, through the policy's builder.
+    let e = Retry::builder()
+        .new_budget(RetryBudget::builder().ratio(-0.5))
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(e, ConfigError::OutOfRange { field: "ratio", .. }),
+        "{e}"
+    );
+    let e = Retry::builder()
+        .new_budget(RetryBudget::builder().ratio(f64::NAN))
+        .build()
+        .unwrap_err();
+    assert_eq!(e, ConfigError::NotFinite { field: "ratio" });
+
     let e = Retry::builder()
         .deadline(Duration::ZERO)
         .build()

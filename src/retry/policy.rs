@@ -13,7 +13,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
 use super::backoff::{Backoff, BackoffBuilder};
-use super::budget::RetryBudget;
+use super::budget::{BudgetBuilder, RetryBudget};
 use super::error::RetryError;
 use crate::classify::{Classify, Outcome};
 use crate::clock::{duration_to_nanos, Clock};
@@ -446,6 +446,7 @@ enum BudgetSetting {
     Default,
     Off,
     Given(RetryBudget),
+    Build(BudgetBuilder),
 }
 
 /// Builds a [`Retry`] policy. Every setting has a default; `build()` validates them all.
@@ -454,7 +455,7 @@ enum BudgetSetting {
 /// |---|---|
 /// | [`max_retries`](Self::max_retries) | 3 (so up to 4 attempts) |
 /// | [`backoff`](Self::backoff) | exponential, 500 ms x2 (0.5 s, 1 s, 2 s), max 30 s, full jitter |
-/// | [`budget`](Self::budget) | on: 20 % of recent successes + 10/s (see [`RetryBudget`]) |
+/// | [`budget`](Self::budget) / [`new_budget`](Self::new_budget) | on: 20 % of recent successes + 10/s (see [`RetryBudget`]) |
 /// | [`deadline`](Self::deadline) | none |
 /// | [`attempt_timeout`](Self::attempt_timeout) | none |
 /// | [`on_retry`](Self::on_retry) | none |
@@ -509,6 +510,13 @@ impl Builder {
         self
     }
 
+    /// A budget of this policy's own, with these settings, validated by `build()` (the
+    /// builder's clock is replaced by [`clock`](Self::clock)'s when one is set).
+    pub fn new_budget(mut self, budget: BudgetBuilder) -> Self {
+        self.budget = BudgetSetting::Build(budget);
+        self
+    }
+
     /// No budget: every retryable failure is retried, up to `max_retries`. Beware of retry
     /// storms: with 3 retries, a dependency that falls over sees 4 times its load.
     pub fn no_budget(mut self) -> Self {
@@ -553,8 +561,15 @@ impl Builder {
     }
 
     /// Validates the settings and builds the policy.
-    pub fn build(self) -> Result<Retry, ConfigError> {
+    pub fn build(mut self) -> Result<Retry, ConfigError> {
         self.backoff.build()?;
+        if let BudgetSetting::Build(b) = &self.budget {
+            let b = match &self.clock {
+                Some(clock) => b.clone().clock(clock.clone()),
+                None => b.clone(),
+            };
+            self.budget = BudgetSetting::Given(b.build()?);
+        }
         if self.deadline == Some(Duration::ZERO) {
             return Err(ConfigError::Zero { field: "deadline" });
         }
@@ -571,6 +586,7 @@ impl Builder {
         let budget = match self.budget {
             BudgetSetting::Off => None,
             BudgetSetting::Given(b) => Some(b),
+            BudgetSetting::Build(b) => b.build().ok(),
             BudgetSetting::Default => RetryBudget::builder()
                 .clock(self.clock.clone().unwrap_or_default())
                 .build()
