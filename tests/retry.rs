@@ -537,6 +537,24 @@ async fn retry_outside_a_breaker_does_not_retry_open_circuit_rejections() {
     assert_eq!(start.elapsed(), ms(30));
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_inner_budget_refusal_is_not_retried_by_an_outer_retry() {
+    let outer = Retry::builder().no_budget().build().unwrap();
+    let inner = Retry::builder()
+        .new_budget(RetryBudget::builder().ratio(0.01).min_per_sec(0))
+        .build()
+        .unwrap();
+    let (svc, calls) = flaky(u32::MAX);
+    let mut svc = ServiceBuilder::new()
+        .layer(outer.layer())
+        .layer(inner.layer())
+        .service(svc);
+    let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
+    // Nested retries must not multiply: the refusal travels out untouched.
+    assert_eq!(ErrorKind::of(&*err), ErrorKind::BudgetExhausted);
+    assert_eq!(calls.lock().unwrap().len(), 1);
+}
+
 // ===== requests =====
 
 #[derive(Debug)]
