@@ -258,15 +258,13 @@ impl Builder {
                     field: "sliding_window",
                 })
             }
-            SlidingWindow::Count(n) if c.minimum_calls > n => {
-                return Err(ConfigError::Conflict {
-                    field: "minimum_calls",
-                    reason: format!(
+            SlidingWindow::Count(n) if c.minimum_calls > n => return Err(ConfigError::Conflict {
+                field: "minimum_calls",
+                reason: format!(
                     "{} exceeds the count window of {n} calls, so rates would never be evaluated",
                     c.minimum_calls
                 ),
-                })
-            }
+            }),
             SlidingWindow::Count(n) if n > 1 << 24 => {
                 return Err(ConfigError::OutOfRange {
                     field: "sliding_window",
