@@ -178,6 +178,11 @@ fn success_path_two_threads(c: &mut Criterion) {
     g.bench_function("retry, budget on (shared)", |b| {
         b.iter_custom(|iters| two_threads(svc.clone(), iters))
     });
+    let retry = Retry::builder().no_budget().build().unwrap();
+    let svc = ServiceBuilder::new().layer(retry.layer()).service(bare());
+    g.bench_function("retry, no budget", |b| {
+        b.iter_custom(|iters| two_threads(svc.clone(), iters))
+    });
     g.finish();
 }
 
