@@ -81,6 +81,9 @@ impl ErrorKind {
         if any.is::<crate::circuit_breaker::CircuitOpen>() {
             return ErrorKind::CircuitOpen;
         }
+        if any.is::<crate::retry::BudgetExhausted>() {
+            return ErrorKind::BudgetExhausted;
+        }
         if any.is::<tower::timeout::error::Elapsed>() || any.is::<tokio::time::error::Elapsed>() {
             return ErrorKind::Timeout;
         }
@@ -90,6 +93,8 @@ impl ErrorKind {
     fn direct(e: &(dyn Error + 'static)) -> Option<ErrorKind> {
         if e.is::<crate::circuit_breaker::CircuitOpen>() {
             Some(ErrorKind::CircuitOpen)
+        } else if e.is::<crate::retry::BudgetExhausted>() {
+            Some(ErrorKind::BudgetExhausted)
         } else if e.is::<tower::timeout::error::Elapsed>() || e.is::<tokio::time::error::Elapsed>()
         {
             Some(ErrorKind::Timeout)

@@ -7,6 +7,8 @@
 //!
 //! - [`circuit_breaker`]: closed, open and half-open; trips on consecutive failures, failure
 //!   rate and slow-call rate; bounded probes; cancellation-safe permits.
+//! - [`retry`]: retries with backoff and jitter, a shared retry budget, a deadline and
+//!   `Retry-After`; fresh readiness for every attempt.
 //! - [`classify`]: one classifier shape for every layer (`Success` / `Failure` / `Ignored`).
 //! - [`error`]: one error model in tower's convention ([`BoxError`] + small rejection types +
 //!   [`ErrorKind::of`]); configuration errors are [`ConfigError`].
@@ -65,13 +67,15 @@ pub mod circuit_breaker;
 pub mod classify;
 pub mod clock;
 pub mod error;
+pub mod retry;
 mod sync;
 
 pub use circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
+pub use classify::{Classify, Outcome};
+pub use error::{BoxError, ConfigError, ErrorKind};
+pub use retry::{Backoff, BudgetExhausted, Jitter, Retry, RetryBudget, RetryLayer};
 
 // The README's examples are compiled and run as doc tests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
-pub use classify::{Classify, Outcome};
-pub use error::{BoxError, ConfigError, ErrorKind};

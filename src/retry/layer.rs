@@ -1,0 +1,69 @@
+use tower_layer::Layer;
+
+use super::policy::{ByClone, DefaultRetryClassifier, Retry};
+use super::service::RetryService;
+
+/// Retries the calls of a service through a [`Retry`] policy.
+///
+/// Every service this layer builds, and every clone of those, shares the layer's one policy
+/// and budget. Building a second policy makes a second, independent budget.
+#[derive(Debug, Clone)]
+pub struct RetryLayer<C = DefaultRetryClassifier, R = ByClone> {
+    retry: Retry,
+    classifier: C,
+    clone_request: R,
+}
+
+impl RetryLayer {
+    /// A layer for `retry`, with the default classifier and requests copied by `Clone`.
+    pub const fn new(retry: Retry) -> Self {
+        RetryLayer {
+            retry,
+            classifier: DefaultRetryClassifier,
+            clone_request: ByClone,
+        }
+    }
+}
+
+impl<C, R> RetryLayer<C, R> {
+    /// Replaces the classifier: any [`Classify`](crate::classify::Classify) over the inner
+    /// service's own types; [`Outcome::Failure`](crate::Outcome::Failure) is retryable, and
+    /// its [`retry_after`](crate::Classify::retry_after) replaces the backoff. It is cloned
+    /// into every response future, so keep it cheap to clone.
+    pub fn classifier<C2>(self, classifier: C2) -> RetryLayer<C2, R> {
+        RetryLayer {
+            retry: self.retry,
+            classifier,
+            clone_request: self.clone_request,
+        }
+    }
+
+    /// Replaces how requests are copied for another attempt: any
+    /// [`CloneRequest`](super::CloneRequest), such as `|req: &Req| -> Option<Req>`. A request
+    /// it cannot copy is sent once.
+    pub fn clone_request<R2>(self, clone_request: R2) -> RetryLayer<C, R2> {
+        RetryLayer {
+            retry: self.retry,
+            classifier: self.classifier,
+            clone_request,
+        }
+    }
+
+    /// The policy this layer shares.
+    pub fn retry(&self) -> &Retry {
+        &self.retry
+    }
+}
+
+impl<S, C: Clone, R: Clone> Layer<S> for RetryLayer<C, R> {
+    type Service = RetryService<S, C, R>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RetryService::new(
+            inner,
+            self.retry.clone(),
+            self.classifier.clone(),
+            self.clone_request.clone(),
+        )
+    }
+}

@@ -1,0 +1,114 @@
+use std::task::{Context, Poll};
+
+use tower_service::Service;
+
+use super::budget::RetryBudget;
+use super::future::ResponseFuture;
+use super::policy::{CloneRequest, Retry};
+use crate::classify::Classify;
+use crate::error::BoxError;
+
+/// A service whose calls are retried. Built by [`RetryLayer`](super::RetryLayer).
+///
+/// `poll_ready` forwards to the inner service. `call` hands the readied inner service to the
+/// response future and keeps a fresh clone for the next call (the inner service must be
+/// `Clone`); the future calls `poll_ready` on its service again before every retry, so each
+/// attempt waits for fresh readiness (a concurrency-limit permit, a buffer slot).
+///
+/// The first attempt is sent with a copy of the request and the original is kept for the
+/// retries; the last possible attempt sends the original, so with `max_retries(0)` nothing
+/// is copied.
+///
+/// Clones share the policy.
+#[derive(Debug, Clone)]
+pub struct RetryService<S, C, R> {
+    inner: S,
+    retry: Retry,
+    classifier: C,
+    clone_request: R,
+    // What every call reads, copied out of the shared policy once: one pointer chase less.
+    fast: Fast,
+}
+
+/// The part of the policy every call reads.
+#[derive(Debug, Clone)]
+pub(crate) struct Fast {
+    pub(crate) budget: Option<RetryBudget>,
+    pub(crate) policy: u64,
+    pub(crate) copy_request: bool,
+    pub(crate) has_deadline: bool,
+    pub(crate) has_attempt_timeout: bool,
+}
+
+impl<S, C, R> RetryService<S, C, R> {
+    /// Wraps `inner`, retrying through `retry`.
+    pub fn new(inner: S, retry: Retry, classifier: C, clone_request: R) -> Self {
+        let fast = Fast {
+            budget: retry.shared.budget.clone(),
+            policy: retry.id(),
+            copy_request: retry.shared.max_retries > 0,
+            has_deadline: retry.shared.deadline.is_some(),
+            has_attempt_timeout: retry.shared.attempt_timeout.is_some(),
+        };
+        RetryService {
+            inner,
+            retry,
+            classifier,
+            clone_request,
+            fast,
+        }
+    }
+
+    /// The retry policy.
+    pub fn retry(&self) -> &Retry {
+        &self.retry
+    }
+
+    /// A reference to the inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// A mutable reference to the inner service.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, C, R, Req> Service<Req> for RetryService<S, C, R>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+    C: Classify<S::Response, S::Error> + Clone,
+    R: CloneRequest<Req> + Clone,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, Req, C, R>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        // The readied service makes this call and the retries; the clone left behind must be
+        // readied by our caller before the next call, as the Service contract requires.
+        let clone = self.inner.clone();
+        let svc = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::new(
+            svc,
+            req,
+            &self.retry,
+            &self.fast,
+            self.classifier.clone(),
+            self.clone_request.clone(),
+        )
+    }
+}
