@@ -162,3 +162,30 @@ fn a_dropped_breaker_leaves_only_its_small_hot_block() {
         "{per_breaker} bytes left behind per dropped breaker"
     );
 }
+
+#[test]
+fn a_dropped_retry_policy_leaves_only_its_anchor() {
+    let rt = runtime();
+    rt.block_on(async {
+        drop(seawall::Retry::builder().build().unwrap());
+        let before = live_bytes();
+        for _ in 0..100 {
+            let retry = seawall::Retry::builder()
+                .max_retries(2)
+                .on_retry(|_| {})
+                .build()
+                .unwrap();
+            let mut svc = ServiceBuilder::new()
+                .layer(retry.layer())
+                .service(service_fn(
+                    |x: u64| async move { Ok::<_, std::io::Error>(x) },
+                ));
+            svc.ready().await.unwrap().call(1).await.unwrap();
+        }
+        let per_policy = (live_bytes() - before) / 100;
+        assert!(
+            per_policy <= 32,
+            "{per_policy} bytes left behind per dropped policy"
+        );
+    });
+}

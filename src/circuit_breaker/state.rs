@@ -17,10 +17,10 @@
 //! The closed success path of the default breaker (consecutive failures only) is two loads and
 //! no write when nothing failed before: no clock read, no lock, no allocation.
 
-use crate::sync::{AtomicU32, AtomicU64, Mutex, Ordering};
+use crate::sync::{Anchor, AtomicU32, AtomicU64, Mutex, Ordering};
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, PoisonError, Weak};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
@@ -267,10 +267,8 @@ struct Hot {
     simple: bool,
     clock: Clock,
     /// The rest of the breaker, for the slow paths (transitions, windows). Upgrading is a
-    /// read-modify-write, so the success path of a closed breaker never does it. Behind a
-    /// mutex so that dropping `Inner` can clear it: a `Weak` left here would keep `Inner`'s
-    /// allocation (not its contents) alive forever.
-    inner: Mutex<Weak<Inner>>,
+    /// read-modify-write, so the success path of a closed breaker never does it.
+    inner: Anchor<Inner>,
 }
 
 struct Inner {
@@ -342,7 +340,7 @@ impl CircuitBreaker {
                 has_window: window.is_some(),
                 simple: window.is_none() && config.slow_call_duration.is_none(),
                 clock,
-                inner: Mutex::new(weak.clone()),
+                inner: Anchor::new(weak.clone()),
             }));
             Inner {
                 hot,
@@ -486,10 +484,7 @@ impl fmt::Debug for CircuitBreaker {
 impl Hot {
     /// The rest of the breaker, if any handle to it is still alive.
     fn upgrade(&self) -> Option<Arc<Inner>> {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .upgrade()
+        self.inner.upgrade()
     }
 
     #[inline]
@@ -681,11 +676,7 @@ impl Hot {
 impl Drop for Inner {
     fn drop(&mut self) {
         // Release the leaked block's `Weak`, so that `Inner`'s allocation is freed too.
-        *self
-            .hot
-            .inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Weak::new();
+        self.hot.inner.clear();
     }
 }
 

@@ -2,7 +2,6 @@ use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -23,7 +22,7 @@ pin_project! {
     /// A state machine: `Called` (an attempt in flight, under the per-attempt timeout if
     /// any), `Waiting` (the backoff), `Readying` (`poll_ready` on the inner service before the
     /// next attempt). Kept small and free of reference counts for the success path (see the
-    /// module docs on cost): it finds its policy by id, and what only a retry needs (the
+    /// module docs on cost): it reaches its policy through a `&'static` anchor, and what only a retry needs (the
     /// policy, the rng, the timer) is boxed once, at the first failure.
     pub struct ResponseFuture<S, Req, C, R>
     where
@@ -46,11 +45,11 @@ pin_project! {
     }
 }
 
-/// The policy's id (to find it again on a failure) and the budget deposit made at `call`,
+/// The policy's anchor (to find it again on a failure) and the budget deposit made at `call`,
 /// taken back unless disarmed. A separate field with its own small `Drop`, so the success
 /// path's drop is one inlined test.
 struct Deposit {
-    policy: u64,
+    policy: policy::PolicyRef,
     armed: bool,
 }
 
@@ -119,8 +118,8 @@ pin_project! {
 }
 
 impl Retrying {
-    fn boxed(policy: u64) -> Option<Pin<Box<Retrying>>> {
-        let state = policy::with_policy(policy, |s| RetryState::new(Arc::clone(s)))?;
+    fn boxed(policy: policy::PolicyRef) -> Option<Pin<Box<Retrying>>> {
+        let state = RetryState::new(policy.upgrade()?);
         Some(Box::pin(Retrying {
             state,
             attempt: 1,

@@ -1,12 +1,12 @@
 //! The retry policy: its builder, defaults and validation, the decision taken after each
 //! failed attempt, and the bare async API. No tower here.
 
-use std::cell::RefCell;
+use crate::sync::Anchor;
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
@@ -90,7 +90,7 @@ where
 
 /// The validated policy, shared by every clone of a [`Retry`] and the services it builds.
 pub(crate) struct Shared {
-    id: u64,
+    anchor: PolicyRef,
     pub(crate) max_retries: u32,
     pub(crate) backoff: Backoff,
     pub(crate) budget: Option<RetryBudget>,
@@ -188,75 +188,28 @@ impl RetryState {
 
 // ===== finding the policy from a response future without a per-call refcount =====
 //
-// A response future must reach the policy to retry. Cloning the `Arc` into every future
-// costs two atomic read-modify-writes per call (18 ns on the reference machine, more when
-// cores share the count), several times the whole success-path target, for the rare call
-// that fails. So a future carries the policy's id (a plain `u64`) and, when it fails, finds
-// the policy through a small per-thread cache of `Arc`s, filled from a global registry on a
-// miss (a mutex, taken once per thread and policy). The cache keeps at most `CACHE_SLOTS`
-// policies alive per thread after their last handle is dropped, until evicted or the thread
-// ends.
+// A response future must reach the policy to retry, or to take back its budget deposit.
+// Cloning the `Arc` into every future costs two atomic read-modify-writes per call, several
+// times the whole success-path target, for the rare call that fails. So a future holds the
+// policy's `&'static Anchor` (see `crate::sync::Anchor`, shared with the circuit breaker) and
+// upgrades it on the failure path only.
 
-const CACHE_SLOTS: usize = 4;
-
-static REGISTRY: Mutex<Vec<(u64, Weak<Shared>)>> = Mutex::new(Vec::new());
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-struct Cache {
-    slots: [Option<Arc<Shared>>; CACHE_SLOTS],
-    next: usize,
-}
-
-thread_local! {
-    static CACHE: RefCell<Cache> = const {
-        RefCell::new(Cache { slots: [None, None, None, None], next: 0 })
-    };
-}
-
-fn register(shared: &Arc<Shared>) {
-    let mut registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
-    registry.retain(|(_, weak)| weak.strong_count() > 0);
-    registry.push((shared.id, Arc::downgrade(shared)));
-}
-
-fn from_registry(id: u64) -> Option<Arc<Shared>> {
-    let registry = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
-    registry
-        .iter()
-        .find(|(i, _)| *i == id)
-        .and_then(|(_, weak)| weak.upgrade())
-}
-
-/// Runs `f` on the policy `id`, if it still exists.
-#[inline]
-pub(crate) fn with_policy<R>(id: u64, f: impl FnOnce(&Arc<Shared>) -> R) -> Option<R> {
-    CACHE
-        .try_with(|cache| {
-            if let Ok(c) = cache.try_borrow() {
-                if let Some(shared) = c.slots.iter().flatten().find(|s| s.id == id) {
-                    return Some(f(shared));
-                }
-            }
-            let shared = from_registry(id)?;
-            let r = f(&shared);
-            if let Ok(mut c) = cache.try_borrow_mut() {
-                let slot = c.next % CACHE_SLOTS;
-                c.next = c.next.wrapping_add(1);
-                c.slots[slot] = Some(shared);
-            }
-            Some(r)
-        })
-        .ok()
-        .flatten()
-}
+pub(crate) type PolicyRef = &'static Anchor<Shared>;
 
 /// Takes back a deposit made at `call` for a call that did not succeed.
-pub(crate) fn refund(id: u64) {
-    with_policy(id, |shared| {
+pub(crate) fn refund(policy: PolicyRef) {
+    if let Some(shared) = policy.upgrade() {
         if let Some(budget) = &shared.budget {
             budget.refund();
         }
-    });
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Lets the anchor's `Weak` go, so this allocation is freed too.
+        self.anchor.clear();
+    }
 }
 
 // ===== Retry =====
@@ -306,8 +259,8 @@ impl Retry {
     }
 
     #[inline]
-    pub(crate) fn id(&self) -> u64 {
-        self.shared.id
+    pub(crate) fn anchor(&self) -> PolicyRef {
+        self.shared.anchor
     }
 
     /// The deadline of a call starting now, in the policy clock's nanoseconds (`u64::MAX`
@@ -593,9 +546,8 @@ impl Builder {
                 .ok(),
         };
         let seed = self.seed.unwrap_or_else(os_seed);
-        let shared = Arc::new(Shared {
-            // Relaxed: ids need only be unique.
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        let shared = Arc::new_cyclic(|weak| Shared {
+            anchor: Anchor::leak(weak.clone()),
             max_retries: self.max_retries,
             backoff,
             budget,
@@ -606,7 +558,6 @@ impl Builder {
             seed,
             rngs: AtomicU64::new(0),
         });
-        register(&shared);
         Retry { shared }
     }
 }

@@ -34,7 +34,7 @@ pub struct RetryService<S, C, R> {
 #[derive(Debug, Clone)]
 pub(crate) struct Fast {
     pub(crate) budget: Option<RetryBudget>,
-    pub(crate) policy: u64,
+    pub(crate) policy: super::policy::PolicyRef,
     pub(crate) copy_request: bool,
     pub(crate) has_deadline: bool,
     pub(crate) has_attempt_timeout: bool,
@@ -45,7 +45,7 @@ impl<S, C, R> RetryService<S, C, R> {
     pub fn new(inner: S, retry: Retry, classifier: C, clone_request: R) -> Self {
         let fast = Fast {
             budget: retry.shared.budget.clone(),
-            policy: retry.id(),
+            policy: retry.anchor(),
             copy_request: retry.shared.max_retries > 0,
             has_deadline: retry.shared.deadline.is_some(),
             has_attempt_timeout: retry.shared.attempt_timeout.is_some(),
