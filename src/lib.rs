@@ -1,5 +1,6 @@
 //! seawall: resilience middleware for [tower]: a circuit breaker that fails fast while a
-//! dependency is sick, one error model and one clock for every layer.
+//! dependency is sick, retries with backoff and a budget, and one error model, one clock and
+//! one classifier shape for every layer.
 //!
 //! Every pattern is a plain state machine (usable without tower, around any async call) plus
 //! a thin tower `Layer` + `Service` + future, so it drops into `ServiceBuilder`, axum, hyper,
@@ -24,6 +25,7 @@
 //!
 //! ```
 //! use seawall::circuit_breaker::CircuitBreaker;
+//! use seawall::retry::{Backoff, Retry};
 //! use seawall::{BoxError, ErrorKind};
 //! use std::time::Duration;
 //! use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
@@ -33,9 +35,15 @@
 //!     .failure_threshold(3)
 //!     .build()
 //!     .expect("valid configuration");
+//! let retry = Retry::builder()
+//!     .max_retries(1)
+//!     .backoff(Backoff::constant(Duration::from_millis(100)))
+//!     .build()
+//!     .expect("valid configuration");
 //!
 //! let mut svc = ServiceBuilder::new()
 //!     .timeout(Duration::from_secs(10)) // overall
+//!     .layer(retry.layer())
 //!     .layer(breaker.layer())
 //!     .timeout(Duration::from_secs(1)) // per attempt: counts as a failure for the breaker
 //!     .service(service_fn(|ms: u64| async move {
@@ -44,12 +52,12 @@
 //!     }));
 //!
 //! assert_eq!(svc.ready().await.unwrap().call(5).await.unwrap(), 5);
-//! for _ in 0..3 {
-//!     let err = svc.ready().await.unwrap().call(5_000).await.unwrap_err();
-//!     assert_eq!(ErrorKind::of(&*err), ErrorKind::Timeout);
-//! }
-//! // Three timeouts in a row: the circuit is open and rejects without waiting.
-//! let err = svc.ready().await.unwrap().call(5).await.unwrap_err();
+//! // Two attempts time out: the breaker has seen two failures.
+//! let err = svc.ready().await.unwrap().call(5_000).await.unwrap_err();
+//! assert_eq!(ErrorKind::of(&*err), ErrorKind::Timeout);
+//! // The first attempt of the next call is the third timeout: the breaker opens, and the
+//! // retry is rejected at once, without waiting; an open circuit is not retried.
+//! let err = svc.ready().await.unwrap().call(5_000).await.unwrap_err();
 //! assert_eq!(ErrorKind::of(&*err), ErrorKind::CircuitOpen);
 //! # }
 //! ```
