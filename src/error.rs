@@ -137,6 +137,16 @@ pub enum ConfigError {
         /// The largest allowed value.
         max: f64,
     },
+    /// The field is below its smallest allowed value.
+    #[error("invalid `{field}`: {value} is less than the minimum of {min}")]
+    TooSmall {
+        /// The offending field.
+        field: &'static str,
+        /// The value given.
+        value: f64,
+        /// The smallest allowed value.
+        min: f64,
+    },
     /// The field is NaN or infinite.
     #[error("invalid `{field}`: must be a finite number")]
     NotFinite {
@@ -159,6 +169,7 @@ impl ConfigError {
         match self {
             ConfigError::Zero { field }
             | ConfigError::OutOfRange { field, .. }
+            | ConfigError::TooSmall { field, .. }
             | ConfigError::NotFinite { field }
             | ConfigError::Conflict { field, .. } => field,
         }

@@ -1974,7 +1974,7 @@ fn invalid_configurations_use_the_right_error_kind() {
     ));
     assert!(matches!(
         b().wait_in_open_multiplier(0.99).build(),
-        Err(ConfigError::OutOfRange { .. })
+        Err(ConfigError::TooSmall { min, .. }) if min == 1.0
     ));
     let err = b().max_wait_in_open(SEC).build().unwrap_err();
     assert!(err.to_string().contains("max_wait_in_open"), "{err}");
@@ -2314,11 +2314,30 @@ async fn open_period_jitter_shortens_waits_within_the_fraction_and_varies() {
         b.try_acquire().unwrap_err().retry_in()
     };
     assert_eq!(wait_of(7), wait_of(7));
-    for bad in [-0.1, 1.1, f64::NAN] {
+    for bad in [-0.1, 0.95, 1.1, f64::NAN] {
         let err = CircuitBreaker::builder()
             .wait_in_open_jitter(bad)
             .build()
             .unwrap_err();
         assert_eq!(err.field(), "wait_in_open_jitter");
     }
+}
+
+#[tokio::test]
+async fn bare_call_errors_tell_their_kind() {
+    let breaker = build(CircuitBreaker::builder().failure_threshold(1));
+    let err = breaker
+        .call(|| async { Err::<(), _>(tower::timeout::error::Elapsed::new()) })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    let err = breaker
+        .call(|| async { Ok::<_, io::Error>(()) })
+        .await
+        .unwrap_err();
+    assert!(err.is_rejected());
+    assert_eq!(err.kind(), ErrorKind::CircuitOpen);
+    // Through the source chain too, once boxed.
+    let boxed: BoxError = Box::new(err);
+    assert_eq!(ErrorKind::of(&*boxed), ErrorKind::CircuitOpen);
 }

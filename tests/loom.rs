@@ -203,3 +203,78 @@ fn reset_racing_probes_leaves_a_consistent_breaker() {
         );
     });
 }
+
+// ===== the consecutive-failure count against transitions (found in review) =====
+
+/// A closed breaker tripping after `threshold` consecutive failures.
+fn closed(threshold: u32) -> CircuitBreaker {
+    CircuitBreaker::builder()
+        .failure_threshold(threshold)
+        .wait_in_open(Duration::from_secs(1))
+        .clock(Clock::from(ManualClock::new()))
+        .build()
+        .unwrap()
+}
+
+/// A failure admitted before a reset must not erase the failures counted after it.
+#[test]
+fn stale_failure_does_not_erase_the_current_generations_count() {
+    model(|| {
+        let breaker = closed(2);
+        let stale = breaker.try_acquire().unwrap(); // closed, generation 0
+        let t = thread::spawn(move || stale.record(Outcome::Failure));
+        breaker.reset(); // generation 1: forget everything before
+        for _ in 0..2 {
+            breaker.try_acquire().unwrap().record(Outcome::Failure);
+        }
+        t.join().unwrap();
+        assert_eq!(
+            breaker.state(),
+            State::Open,
+            "two failures in a row after the reset must trip (threshold 2)"
+        );
+    });
+}
+
+/// Same, with a stale success: it must not reset the new generation's count.
+#[test]
+fn stale_success_does_not_erase_the_current_generations_count() {
+    model(|| {
+        let breaker = closed(2);
+        let stale = breaker.try_acquire().unwrap();
+        let t = thread::spawn(move || stale.record(Outcome::Success));
+        breaker.reset();
+        for _ in 0..2 {
+            breaker.try_acquire().unwrap().record(Outcome::Failure);
+        }
+        t.join().unwrap();
+        assert_eq!(breaker.state(), State::Open);
+    });
+}
+
+/// A failure admitted in the new generation, recorded between the transition's
+/// compare-exchange and its `consecutive.store(gen, 0)`, must not be wiped by that store.
+#[test]
+fn failure_recorded_during_a_transition_is_not_wiped() {
+    model(|| {
+        let breaker = closed(2);
+        let r = {
+            let b = breaker.clone();
+            thread::spawn(move || b.reset())
+        };
+        let p1 = breaker.try_acquire().unwrap();
+        let g1 = format!("{p1:?}");
+        p1.record(Outcome::Failure);
+        let p2 = breaker.try_acquire().unwrap();
+        let g2 = format!("{p2:?}");
+        p2.record(Outcome::Failure);
+        r.join().unwrap();
+        if g1.contains("generation: 1") && g2.contains("generation: 1") {
+            assert_eq!(
+                breaker.state(),
+                State::Open,
+                "both failures were in generation 1"
+            );
+        }
+    });
+}

@@ -158,7 +158,8 @@ impl Builder {
         self
     }
 
-    /// A call taking at least this long is slow. Must be non-zero.
+    /// A call taking at least this long is slow. Must be non-zero. Slow calls are measured
+    /// (two clock reads per call) only when a rate condition keeps a window to count them in.
     pub fn slow_call_duration(mut self, d: Duration) -> Self {
         self.config.slow_call_duration = Some(d);
         self
@@ -212,7 +213,7 @@ impl Builder {
         self
     }
 
-    /// Shortens each open period by a random fraction of up to `fraction` (within `0..=1`;
+    /// Shortens each open period by a random fraction of up to `fraction` (within `0..=0.9`;
     /// default 0): with 0.2, a 30 s wait lasts between 24 s and 30 s. Spreads the probes of
     /// many clients whose breakers tripped together, so they do not all probe at once.
     pub fn wait_in_open_jitter(mut self, fraction: f64) -> Self {
@@ -220,7 +221,8 @@ impl Builder {
         self
     }
 
-    /// Seeds the jitter's random numbers, for reproducible tests (default: seeded by the OS).
+    /// Seeds the jitter's random numbers, for reproducible tests (default: a per-breaker seed
+    /// from std's random hasher keys).
     pub fn jitter_seed(mut self, seed: u64) -> Self {
         self.config.jitter_seed = Some(seed);
         self
@@ -336,11 +338,10 @@ impl Builder {
             });
         }
         if c.wait_in_open_multiplier < 1.0 {
-            return Err(ConfigError::OutOfRange {
+            return Err(ConfigError::TooSmall {
                 field: "wait_in_open_multiplier",
                 value: c.wait_in_open_multiplier,
                 min: 1.0,
-                max: f64::MAX,
             });
         }
         if c.max_wait_in_open < c.wait_in_open {
@@ -357,12 +358,12 @@ impl Builder {
                 field: "wait_in_open_jitter",
             });
         }
-        if !(0.0..=1.0).contains(&c.wait_in_open_jitter) {
+        if !(0.0..=0.9).contains(&c.wait_in_open_jitter) {
             return Err(ConfigError::OutOfRange {
                 field: "wait_in_open_jitter",
                 value: c.wait_in_open_jitter,
                 min: 0.0,
-                max: 1.0,
+                max: 0.9,
             });
         }
         if c.half_open_max_calls == 0 {

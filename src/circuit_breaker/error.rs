@@ -67,11 +67,11 @@ impl std::error::Error for CircuitOpen {}
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError<E> {
     /// The breaker rejected the call; the closure was not run.
-    #[error(transparent)]
-    Rejected(CircuitOpen),
+    #[error("circuit breaker rejected the call")]
+    Rejected(#[source] CircuitOpen),
     /// The call ran and failed with its own error.
     #[error("{0}")]
-    Inner(E),
+    Inner(#[source] E),
 }
 
 impl<E> CallError<E> {
@@ -86,5 +86,17 @@ impl<E> CallError<E> {
     /// Whether the breaker rejected the call.
     pub fn is_rejected(&self) -> bool {
         matches!(self, CallError::Rejected(_))
+    }
+
+    /// The kind of failure: [`ErrorKind::CircuitOpen`](crate::ErrorKind::CircuitOpen) for a
+    /// rejection, else the kind of the inner error (a timeout is still a timeout).
+    pub fn kind(&self) -> crate::ErrorKind
+    where
+        E: 'static,
+    {
+        match self {
+            CallError::Rejected(_) => crate::ErrorKind::CircuitOpen,
+            CallError::Inner(e) => crate::ErrorKind::of_any(e),
+        }
     }
 }

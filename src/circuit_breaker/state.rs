@@ -3,19 +3,26 @@
 //! # How the state is kept
 //!
 //! The whole admission state is one `AtomicU64`, the *word*: the state tag, a generation that
-//! grows on every transition, and a payload (the end of the open period when open; probes in
-//! flight and probe successes when half-open). Reading the state is one load; admitting a
+//! grows on every transition (21 bits, wrapping), and a payload (the consecutive-failure count
+//! when closed or disabled; probes in flight and probe successes when half-open). The end of
+//! the open period has an atomic of its own. Reading the state is one load; admitting a
 //! probe is one compare-exchange; a transition is one compare-exchange made under a mutex that
 //! only transitions take, so their side effects (the trip count, the listener) are ordered.
 //!
 //! Every permit carries the generation it was admitted in. An outcome from an older generation
 //! (a call admitted while closed that ends after the breaker opened) is ignored, and a probe
-//! permit only ever releases the slot of its own generation. The consecutive-failure counter and
-//! the sliding window are tagged with the generation too, which is how "entering Closed or Open
-//! resets the counts" happens without a stop-the-world reset.
+//! permit only ever releases the slot of its own generation. The consecutive-failure count
+//! lives in the word, so every update checks state and generation in the same
+//! compare-exchange; the sliding window is tagged with the generation, and a transition
+//! clears it before publishing the new word. That is how "entering Closed or Open resets the
+//! counts" holds under concurrency.
 //!
 //! The closed success path of the default breaker (consecutive failures only) is two loads and
 //! no write when nothing failed before: no clock read, no lock, no allocation.
+//!
+//! The generation wraps after 2^21 transitions: a permit held across exactly a multiple of
+//! that many transitions would be taken for a current one. Transitions take at least a probe
+//! each (or a manual override), so this needs a call held for millions of trips.
 
 use crate::sync::{Anchor, AtomicU32, AtomicU64, Mutex, Ordering};
 use std::fmt;
@@ -144,18 +151,9 @@ impl Word {
     }
 }
 
-// ===== the consecutive-failure counter: generation (high 32 bits) | count (low 32) =====
-
-fn pack_count(gen: u32, count: u32) -> u64 {
-    (u64::from(gen) << 32) | u64::from(count)
-}
-
-fn count_of(packed: u64, gen: u32) -> u32 {
-    if (packed >> 32) as u32 == gen {
-        packed as u32
-    } else {
-        0
-    }
+/// Consecutive failures of a Closed or Disabled word (its payload).
+fn failures_of(w: Word) -> u32 {
+    u32::try_from(w.payload()).unwrap_or(u32::MAX)
 }
 
 // ===== permits =====
@@ -257,7 +255,6 @@ struct Hot {
     /// transition lock before the compare-exchange that publishes `Open`, so whoever loads an
     /// `Open` word (Acquire) sees the matching value.
     open_until: AtomicU64,
-    consecutive: AtomicU64,
     failure_threshold: u32,
     slow_nanos: Option<u64>,
     /// A time window or slow-call measurement needs the time when a call ends.
@@ -329,26 +326,29 @@ impl CircuitBreaker {
             })
         });
         let time_window = matches!(config.window, SlidingWindow::Time { .. }) && window.is_some();
+        let slow_nanos = config
+            .slow_call_duration
+            .filter(|_| window.is_some())
+            .map(duration_to_nanos);
         let inner = Arc::new_cyclic(|weak| {
             let hot: &'static Hot = Box::leak(Box::new(Hot {
                 word: AtomicU64::new(Word::new(State::Closed, 0, 0).0),
                 open_until: AtomicU64::new(0),
-                consecutive: AtomicU64::new(0),
                 failure_threshold: config.failure_threshold,
-                slow_nanos: config.slow_call_duration.map(duration_to_nanos),
-                needs_end_time: time_window || config.slow_call_duration.is_some(),
+                // Slow calls are measured only when a window can record them.
+                slow_nanos: slow_nanos,
+                needs_end_time: time_window || slow_nanos.is_some(),
                 has_window: window.is_some(),
-                simple: window.is_none() && config.slow_call_duration.is_none(),
+                simple: window.is_none(),
                 clock,
                 inner: Anchor::new(weak.clone()),
             }));
             Inner {
                 hot,
                 trips: AtomicU32::new(0),
-                transitions: Mutex::new(match config.jitter_seed {
-                    Some(seed) => SmallRng::seed_from_u64(seed),
-                    None => SmallRng::from_os_rng(),
-                }),
+                transitions: Mutex::new(SmallRng::seed_from_u64(
+                    config.jitter_seed.unwrap_or_else(process_seed),
+                )),
                 window,
                 config,
             }
@@ -479,6 +479,16 @@ impl fmt::Debug for CircuitBreaker {
     }
 }
 
+/// A seed that differs between breakers and processes without a system call (and so cannot
+/// fail): std's per-process random hasher keys, mixed with a counter.
+fn process_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static BUILT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.finish()
+}
+
 // ===== the hot path: what a permit does =====
 
 impl Hot {
@@ -492,14 +502,8 @@ impl Hot {
         if self.simple && token.kind == Kind::Closed && outcome == Outcome::Success {
             // The happy path, kept small enough to inline into the caller.
             let w = Word(self.word.load(Ordering::Acquire));
-            if w.state() == State::Closed && w.gen() == token.gen {
-                // A load that finds nothing to reset writes nothing: no cache-line ping-pong
-                // between cores. Relaxed: the counter is tied to its generation by its tag,
-                // not by memory ordering.
-                let c = self.consecutive.load(Ordering::Relaxed);
-                if c as u32 != 0 {
-                    self.reset_consecutive(c, token.gen);
-                }
+            if w.state() == State::Closed && w.gen() == token.gen && w.payload() != 0 {
+                self.reset_consecutive(w);
             }
             return;
         }
@@ -508,11 +512,12 @@ impl Hot {
 
     #[cold]
     #[inline(never)]
-    fn reset_consecutive(&self, seen: u64, gen: u32) {
-        let _ = self.consecutive.compare_exchange(
-            seen,
-            pack_count(gen, 0),
-            Ordering::Relaxed,
+    fn reset_consecutive(&self, seen: Word) {
+        // Fails harmlessly if the word moved on: a new generation starts at zero anyway.
+        let _ = self.word.compare_exchange(
+            seen.0,
+            Word::new(seen.state(), seen.gen(), 0).0,
+            Ordering::AcqRel,
             Ordering::Relaxed,
         );
     }
@@ -545,7 +550,10 @@ impl Hot {
         if outcome == Outcome::Ignored {
             return;
         }
-        let mut trip = self.count_consecutive(gen, outcome) >= self.failure_threshold;
+        let Some((w, count)) = self.count_consecutive(State::Closed, gen, outcome) else {
+            return; // the generation ended meanwhile
+        };
+        let mut trip = count >= self.failure_threshold;
         if !trip && !self.has_window {
             return; // the default success path ends here: two loads, no write
         }
@@ -573,7 +581,7 @@ impl Hot {
         if w.state() != State::Disabled || w.gen() != gen || outcome == Outcome::Ignored {
             return;
         }
-        self.count_consecutive(gen, outcome);
+        let _ = self.count_consecutive(State::Disabled, gen, outcome);
         if self.has_window {
             if let Some(inner) = self.upgrade() {
                 inner.record_window(gen, now, outcome == Outcome::Failure, slow);
@@ -581,26 +589,28 @@ impl Hot {
         }
     }
 
-    /// Updates the consecutive-failure count; returns it.
-    fn count_consecutive(&self, gen: u32, outcome: Outcome) -> u32 {
-        match outcome {
-            Outcome::Failure => {
-                let prev = self
-                    .consecutive
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
-                        Some(pack_count(gen, count_of(c, gen).saturating_add(1)))
-                    })
-                    .unwrap_or_else(|c| c);
-                count_of(prev, gen).saturating_add(1)
+    /// Updates the consecutive-failure count kept in the word's payload, with a
+    /// compare-exchange that also checks state and generation, so an outcome from an ended
+    /// generation can never touch the count of the current one. Returns the word written (or
+    /// read) and the count, or `None` if the generation is over.
+    fn count_consecutive(&self, state: State, gen: u32, outcome: Outcome) -> Option<(Word, u32)> {
+        let mut w = Word(self.word.load(Ordering::Acquire));
+        loop {
+            if w.state() != state || w.gen() != gen {
+                return None;
             }
-            Outcome::Success => {
-                let c = self.consecutive.load(Ordering::Relaxed);
-                if c as u32 != 0 {
-                    self.reset_consecutive(c, gen);
-                }
-                0
+            let next = match outcome {
+                Outcome::Failure => Word::new(state, gen, w.payload().saturating_add(1)),
+                Outcome::Success if w.payload() != 0 => Word::new(state, gen, 0),
+                _ => return Some((w, failures_of(w))),
+            };
+            match self
+                .word
+                .compare_exchange_weak(w.0, next.0, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Some((next, failures_of(next))),
+                Err(current) => w = Word(current),
             }
-            Outcome::Ignored => count_of(self.consecutive.load(Ordering::Relaxed), gen),
         }
     }
 
@@ -822,7 +832,8 @@ impl Inner {
                     if self.config.wait_in_open_jitter > 0.0 {
                         // Spread the probes of many breakers that tripped together.
                         let keep = 1.0 - self.config.wait_in_open_jitter * guard.random::<f64>();
-                        period = period.mul_f64(keep);
+                        period = Duration::try_from_secs_f64(period.as_secs_f64() * keep)
+                            .unwrap_or(period);
                     }
                     let period = duration_to_nanos(period);
                     // Published by the Release half of the compare-exchange below.
@@ -836,6 +847,17 @@ impl Inner {
                 State::Closed => (Word::new(State::Closed, gen, 0), 0),
                 State::ForcedOpen | State::Disabled => (Word::new(to, gen, 0), 0),
             };
+            // Reset the window *before* publishing the new word: we hold the transition lock
+            // and the state and generation match, so the exchange below can only fail on a
+            // payload change and will succeed on a retry. Resetting after it would drop the
+            // outcomes the new generation records in between.
+            if matches!(to, State::Closed | State::Open | State::Disabled) {
+                if let Some(window) = &self.window {
+                    let mut ws = window.lock().unwrap_or_else(PoisonError::into_inner);
+                    ws.gen = gen;
+                    ws.window.clear();
+                }
+            }
             match self.hot.word.compare_exchange(
                 current.0,
                 next.0,
@@ -844,18 +866,6 @@ impl Inner {
             ) {
                 Ok(_) => {
                     self.trips.store(trips, Ordering::Relaxed);
-                    // The generation tags already disown older counts; clearing them too keeps
-                    // that true when the 21-bit generation wraps around.
-                    if matches!(to, State::Closed | State::Open | State::Disabled) {
-                        self.hot
-                            .consecutive
-                            .store(pack_count(gen, 0), Ordering::Relaxed);
-                        if let Some(window) = &self.window {
-                            let mut ws = window.lock().unwrap_or_else(PoisonError::into_inner);
-                            ws.gen = gen;
-                            ws.window.clear();
-                        }
-                    }
                     break next;
                 }
                 // A probe was admitted or released meanwhile: same state, try again.
@@ -921,7 +931,10 @@ impl Inner {
         let half_open = w.state() == State::HalfOpen;
         Snapshot {
             state: w.state(),
-            consecutive_failures: count_of(self.hot.consecutive.load(Ordering::Relaxed), w.gen()),
+            consecutive_failures: match w.state() {
+                State::Closed | State::Disabled => failures_of(w),
+                _ => 0,
+            },
             calls: counts.calls,
             failures: counts.failures,
             slow_calls: counts.slow,
