@@ -336,7 +336,7 @@ impl CircuitBreaker {
                 open_until: AtomicU64::new(0),
                 failure_threshold: config.failure_threshold,
                 // Slow calls are measured only when a window can record them.
-                slow_nanos: slow_nanos,
+                slow_nanos,
                 needs_end_time: time_window || slow_nanos.is_some(),
                 has_window: window.is_some(),
                 simple: window.is_none(),
