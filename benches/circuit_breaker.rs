@@ -166,6 +166,17 @@ fn contended(c: &mut Criterion) {
         let svc = ServiceBuilder::new().layer(breaker.layer()).service(bare());
         b.iter_custom(|iters| contended_run(&rt, &svc, iters))
     });
+    group.bench_function("breaker_rate_window", |b| {
+        let breaker = rt.block_on(async {
+            CircuitBreaker::builder()
+                .failure_rate(50.0)
+                .count_window(100)
+                .build()
+                .unwrap()
+        });
+        let svc = ServiceBuilder::new().layer(breaker.layer()).service(bare());
+        b.iter_custom(|iters| contended_run(&rt, &svc, iters))
+    });
     group.finish();
 }
 
