@@ -5,12 +5,12 @@
 //! not build with it outside its own test suite.)
 
 #[cfg(seawall_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 #[cfg(seawall_loom)]
 pub(crate) use loom::sync::Mutex;
 
 #[cfg(not(seawall_loom))]
-pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(seawall_loom))]
 pub(crate) use std::sync::Mutex;
 

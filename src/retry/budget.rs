@@ -33,12 +33,12 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{duration_to_nanos, Clock};
 use crate::error::ConfigError;
+use crate::sync::{AtomicU64, AtomicUsize, Ordering};
 
 /// Number of deposit stripes per budget (one cache line each).
 pub const STRIPES: usize = 16;
@@ -103,10 +103,24 @@ struct Inner {
     clock: Clock,
 }
 
+#[cfg(not(seawall_loom))]
 thread_local! {
     static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
 }
+#[cfg(not(seawall_loom))]
 static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+// Under loom: the same round-robin, with loom's thread-locals and a lazily created counter
+// (loom's atomics have no `const fn new`), both reset for every execution the model runs, so
+// the threads of one model take stripes 0, 1, 2, ... in the order they first deposit.
+#[cfg(seawall_loom)]
+loom::thread_local! {
+    static STRIPE: Cell<usize> = Cell::new(usize::MAX);
+}
+#[cfg(seawall_loom)]
+loom::lazy_static! {
+    static ref NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+}
 
 #[inline]
 fn stripe_index() -> usize {

@@ -1,0 +1,223 @@
+//! Model checking of the retry budget with loom: every interleaving (up to a preemption bound)
+//! of two or three threads depositing, refunding and withdrawing.
+//!
+//! Run: `RUSTFLAGS="--cfg seawall_loom" cargo test --release --test loom_budget -- --nocapture`
+//! (`LOOM_MAX_PREEMPTIONS` overrides the bound of 3 used here; each model prints the number of
+//! interleavings it explored.)
+//!
+//! Time never moves (a `ManualClock` nobody advances) and `min_per_sec(0)`: the balance is then
+//! exactly `ratio` × (successes − refunds) − granted retries, which makes the bounds exact.
+//! Under loom each thread gets a stripe of its own, so no deposit may be lost either.
+#![cfg(seawall_loom)]
+
+use std::sync::atomic::AtomicUsize as StdAtomicUsize;
+use std::sync::atomic::Ordering::Relaxed as StdRelaxed;
+
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use loom::sync::Arc;
+use loom::thread;
+use seawall::clock::{Clock, ManualClock};
+use seawall::retry::RetryBudget;
+
+/// Checks `f` under loom and prints how many interleavings were explored.
+fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
+    static RUNS: StdAtomicUsize = StdAtomicUsize::new(0);
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    let before = RUNS.load(StdRelaxed);
+    let started = std::time::Instant::now();
+    builder.check(move || {
+        RUNS.fetch_add(1, StdRelaxed);
+        f();
+    });
+    // Tests of this file run in parallel and share the counter: run with `--test-threads=1`
+    // for exact per-model counts (the default is close enough for the total).
+    eprintln!(
+        "{name}: {} interleavings in {:.1?}",
+        RUNS.load(StdRelaxed) - before,
+        started.elapsed()
+    );
+}
+
+/// A budget whose balance is exactly `ratio` per success: no floor, and time stands still.
+fn budget(ratio: f64) -> RetryBudget {
+    RetryBudget::builder()
+        .ratio(ratio)
+        .min_per_sec(0)
+        .clock(Clock::from(ManualClock::new()))
+        .build()
+        .unwrap()
+}
+
+/// Withdraws until refused; returns how many were granted.
+fn drain(budget: &RetryBudget) -> usize {
+    let mut n = 0;
+    while budget.withdraw() {
+        n += 1;
+    }
+    n
+}
+
+/// Invariant: concurrent deposits and withdrawals never grant more retries than
+/// `ratio` × the successes deposited so far (here 0.5 × 2: one retry).
+#[test]
+fn concurrent_withdrawals_never_exceed_ratio_times_deposits() {
+    model("never_exceed", || {
+        let budget = budget(0.5);
+        let granted = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = [true, true, false]
+            .into_iter()
+            .map(|deposits| {
+                let budget = budget.clone();
+                let granted = granted.clone();
+                thread::spawn(move || {
+                    if deposits {
+                        budget.deposit();
+                    }
+                    if budget.withdraw() {
+                        granted.fetch_add(1, SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let granted = granted.load(SeqCst);
+        assert!(
+            granted <= 1,
+            "{granted} retries granted for 2 successes x 0.5"
+        );
+    });
+}
+
+/// Invariant: each success is credited exactly once. Two threads deposit (three successes in
+/// all) while both withdraw: together they get at most ⌊1.0 × 3⌋ retries, and whatever they
+/// did not take is still there afterwards, to the token: none was lost, none counted twice.
+#[test]
+fn each_success_is_credited_exactly_once() {
+    model("credited_once", || {
+        let budget = budget(1.0);
+        let threads: Vec<_> = [2, 1]
+            .into_iter()
+            .map(|deposits| {
+                let budget = budget.clone();
+                thread::spawn(move || {
+                    for _ in 0..deposits {
+                        budget.deposit();
+                    }
+                    usize::from(budget.withdraw())
+                })
+            })
+            .collect();
+        let granted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(granted <= 3, "{granted} retries granted for 3 successes");
+        // Sequentially now: every success not spent is still in the balance.
+        let rest = drain(&budget);
+        assert_eq!(
+            granted + rest,
+            3,
+            "3 successes paid for {granted} concurrent + {rest} later retries"
+        );
+    });
+}
+
+/// Invariant: refunds racing withdrawals never make the balance negative (checked by the
+/// withdrawing thread and afterwards). The tighter bound, that the refunded success pays for
+/// nothing (2 − 1 successes: one retry in all), does not hold: see the two ignored models below.
+#[test]
+fn refunds_racing_withdrawals_never_make_the_balance_negative() {
+    model("never_negative", || {
+        let budget = budget(1.0);
+        budget.deposit();
+        let failed = {
+            let budget = budget.clone();
+            thread::spawn(move || {
+                budget.deposit();
+                budget.refund();
+            })
+        };
+        let retry = {
+            let budget = budget.clone();
+            thread::spawn(move || {
+                let granted = budget.withdraw();
+                let balance = budget.balance();
+                assert!(balance >= 0.0, "balance {balance}");
+                granted
+            })
+        };
+        failed.join().unwrap();
+        let granted = usize::from(retry.join().unwrap());
+        let balance = budget.balance();
+        assert!(balance >= 0.0, "balance {balance}");
+        // Two successes at most, whatever the refund did.
+        let rest = drain(&budget);
+        assert!(
+            granted + rest <= 2,
+            "2 successes paid for {granted} + {rest}"
+        );
+    });
+}
+
+/// Invariant: a refunded deposit pays for no retry once its refund is visible. A call
+/// deposits and fails (refunds) while another thread withdraws; afterwards the deposit is
+/// gone, so a later withdrawal must be refused: whether the racing one was granted (then it
+/// got in between the deposit and the refund, and the refund takes the balance to zero) or
+/// not (then nothing was ever there).
+#[test]
+#[ignore = "BUG: a withdrawal that reads the stripes before a deposit and the refund counter \
+            after its refund clamps the debit away; the deposit is credited later (budget.rs, \
+            Inner::update reads successes() before the refunds)"]
+fn a_refund_racing_a_withdrawal_leaves_nothing_to_spend() {
+    model("refund_vs_withdraw", || {
+        let budget = budget(1.0);
+        let failed = {
+            let budget = budget.clone();
+            thread::spawn(move || {
+                budget.deposit();
+                budget.refund();
+            })
+        };
+        let retry = {
+            let budget = budget.clone();
+            thread::spawn(move || budget.withdraw())
+        };
+        failed.join().unwrap();
+        let raced = retry.join().unwrap();
+        assert!(
+            !budget.withdraw(),
+            "a refunded deposit paid for a retry (the racing withdrawal was granted: {raced})"
+        );
+    });
+}
+
+/// Invariant: a deposit refunded before two withdrawals start pays for neither of them.
+#[test]
+#[ignore = "BUG: the credit of a success and the debit of its refund can be claimed by two \
+            different withdrawals; the debit applied first is clamped at zero and lost, the \
+            credit then grants a retry (budget.rs, Inner::update: two separate fetch_max, \
+            clamp `.max(0.0)`)"]
+fn a_refunded_deposit_pays_for_no_later_withdrawal() {
+    model("refunded_before", || {
+        let budget = budget(1.0);
+        budget.deposit();
+        budget.refund();
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let budget = budget.clone();
+                thread::spawn(move || budget.withdraw())
+            })
+            .collect();
+        let granted = threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .filter(|&g| g)
+            .count();
+        assert_eq!(
+            granted, 0,
+            "a deposit refunded before any withdrawal paid for a retry"
+        );
+    });
+}
