@@ -125,8 +125,8 @@ fn each_success_is_credited_exactly_once() {
 }
 
 /// Invariant: refunds racing withdrawals never make the balance negative (checked by the
-/// withdrawing thread and afterwards). The tighter bound, that the refunded success pays for
-/// nothing (2 − 1 successes: one retry in all), does not hold: see the two ignored models below.
+/// withdrawing thread and afterwards). The tighter bound, that a refunded success pays for
+/// nothing, is checked by the two models below (they found the two races fixed in budget.rs).
 #[test]
 fn refunds_racing_withdrawals_never_make_the_balance_negative() {
     model("never_negative", || {
@@ -167,9 +167,6 @@ fn refunds_racing_withdrawals_never_make_the_balance_negative() {
 /// got in between the deposit and the refund, and the refund takes the balance to zero) or
 /// not (then nothing was ever there).
 #[test]
-#[ignore = "BUG: a withdrawal that reads the stripes before a deposit and the refund counter \
-            after its refund clamps the debit away; the deposit is credited later (budget.rs, \
-            Inner::update reads successes() before the refunds)"]
 fn a_refund_racing_a_withdrawal_leaves_nothing_to_spend() {
     model("refund_vs_withdraw", || {
         let budget = budget(1.0);
@@ -195,10 +192,6 @@ fn a_refund_racing_a_withdrawal_leaves_nothing_to_spend() {
 
 /// Invariant: a deposit refunded before two withdrawals start pays for neither of them.
 #[test]
-#[ignore = "BUG: the credit of a success and the debit of its refund can be claimed by two \
-            different withdrawals; the debit applied first is clamped at zero and lost, the \
-            credit then grants a retry (budget.rs, Inner::update: two separate fetch_max, \
-            clamp `.max(0.0)`)"]
 fn a_refunded_deposit_pays_for_no_later_withdrawal() {
     model("refunded_before", || {
         let budget = budget(1.0);

@@ -27,9 +27,10 @@
 //!    it is a rate, not a reserve that the first failures of an outage spend at once;
 //! 4. a retry takes one token, if there is one.
 //!
-//! Balance and time-stamp move together in one word, and each success is credited exactly once
-//! (a `fetch_max` on the credited total), so concurrent withdrawals neither lose nor double
-//! credit.
+//! Balance and time-stamp move together in one word. Each success and each refund is applied
+//! exactly once: the counts applied so far move forward together in one compare-exchange, so
+//! a deposit and its refund are applied by the same withdrawal, and a refunded deposit never
+//! pays for a retry (both races were found by the loom models in `tests/loom_budget.rs`).
 
 use std::cell::Cell;
 use std::fmt;
@@ -89,12 +90,12 @@ struct Stripe(AtomicU64);
 
 struct Inner {
     stripes: [Stripe; STRIPES],
-    /// Successes already turned into tokens (a cumulative count, like the stripes).
-    credited: AtomicU64,
+    /// What withdrawals have applied so far, claimed together in one word so that one
+    /// withdrawal applies a deposit and its refund alike: successes turned into tokens (high
+    /// 32 bits) | refunds taken out (low 32 bits), both cumulative and wrapping.
+    claimed: AtomicU64,
     /// Deposits taken back (a cumulative count; written on failure paths only).
     refunds: AtomicU64,
-    /// Refunds already taken out of the balance.
-    debited: AtomicU64,
     /// Time of the last update in ms (high bits) | balance in 1/1024 tokens (low bits).
     state: AtomicU64,
     ratio: f64,
@@ -169,8 +170,8 @@ impl RetryBudget {
     /// (as the retry layer does, because that is when the budget is at hand for free) and
     /// must cancel it when the call does not succeed. One atomic add.
     pub fn refund(&self) {
-        // Relaxed: read by withdrawals like the deposits; no other memory depends on it.
-        self.inner.refunds.fetch_add(1, Ordering::Relaxed);
+        // Release: a withdrawal that sees this refund (Acquire) sees the deposit it takes back.
+        self.inner.refunds.fetch_add(1, Ordering::Release);
     }
 
     /// Takes one retry from the budget; `false` when there is none left. Reads the clock once.
@@ -192,19 +193,38 @@ impl Inner {
             .fold(0u64, |sum, s| sum.wrapping_add(s.0.load(Ordering::Relaxed)))
     }
 
-    fn inner_refunds(&self) -> u64 {
-        self.refunds.load(Ordering::Relaxed)
-    }
-
     /// Brings the balance up to date and takes `cost` tokens if there are that many.
     fn update(&self, cost: f64) -> bool {
         let now_ms = (self.clock.now_nanos() / NANOS_PER_MILLI) & TIME_MASK;
-        let total = self.successes();
-        // Each success is credited by exactly one withdrawal: the one that moves the max past it.
-        let credited = self.credited.fetch_max(total, Ordering::AcqRel);
-        let refunds = self.inner_refunds();
-        let debited = self.debited.fetch_max(refunds, Ordering::AcqRel);
-        let fresh = total.saturating_sub(credited) as f64 - refunds.saturating_sub(debited) as f64;
+        // Refunds first, with Acquire: every deposit a refund takes back is then seen too.
+        let refunds = self.refunds.load(Ordering::Acquire) as u32;
+        let total = self.successes() as u32;
+        // Credit and debit are claimed together, so one withdrawal applies both.
+        let mut claim = self.claimed.load(Ordering::Acquire);
+        let fresh = loop {
+            let (c, d) = ((claim >> 32) as u32, claim as u32);
+            let nc = if (total.wrapping_sub(c) as i32) > 0 {
+                total
+            } else {
+                c
+            };
+            let nd = if (refunds.wrapping_sub(d) as i32) > 0 {
+                refunds
+            } else {
+                d
+            };
+            let next = (u64::from(nc) << 32) | u64::from(nd);
+            if next == claim {
+                break 0.0;
+            }
+            match self
+                .claimed
+                .compare_exchange(claim, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break f64::from(nc.wrapping_sub(c)) - f64::from(nd.wrapping_sub(d)),
+                Err(a) => claim = a,
+            }
+        };
         let mut current = self.state.load(Ordering::Acquire);
         loop {
             let (last_ms, mut tokens) = unpack(current);
@@ -341,9 +361,8 @@ impl BudgetBuilder {
         Ok(RetryBudget {
             inner: Arc::new(Inner {
                 stripes: std::array::from_fn(|_| Stripe(AtomicU64::new(0))),
-                credited: AtomicU64::new(0),
+                claimed: AtomicU64::new(0),
                 refunds: AtomicU64::new(0),
-                debited: AtomicU64::new(0),
                 state: AtomicU64::new(pack(now_ms, min_per_sec)),
                 ratio: self.ratio,
                 min_per_sec,
