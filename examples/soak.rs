@@ -1,6 +1,7 @@
-//! Soak: millions of calls through a resilience stack on a multi-thread runtime, with random
-//! failures, latencies and cancellations; then checks that nothing leaked and the breaker's
-//! final state is consistent.
+//! Soak: millions of calls through the full resilience stack (overall timeout, retry with a
+//! budget, circuit breaker) on a multi-thread runtime, with random failures, latencies and
+//! cancellations; then checks that nothing leaked, no probe slot is held, the breaker's final
+//! state is consistent and it recovers.
 //!
 //! ```text
 //! cargo run --release --example soak            # 10 million calls
@@ -8,14 +9,18 @@
 //! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use seawall::circuit_breaker::{CircuitBreaker, State};
+use seawall::retry::{Backoff, Jitter, Retry, RetryBudget};
 use seawall::{BoxError, ErrorKind};
+use tower::util::BoxCloneService;
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 
 /// Counts live heap bytes.
@@ -48,6 +53,16 @@ struct Tally {
     rejected: AtomicU64,
     timed_out: AtomicU64,
     cancelled: AtomicU64,
+    /// Calls the budget refused to retry (`ErrorKind::BudgetExhausted`).
+    refused: AtomicU64,
+    /// Retries made (counted by the policy's `on_retry` hook).
+    retries: AtomicU64,
+}
+
+thread_local! {
+    /// The dependency's dice: whether an attempt fails is drawn per attempt, so a retry of a
+    /// failed call may succeed.
+    static DICE: RefCell<SmallRng> = RefCell::new(SmallRng::seed_from_u64(42));
 }
 
 fn main() -> Result<(), BoxError> {
@@ -71,20 +86,25 @@ async fn soak(calls: u64) -> Result<(), BoxError> {
         .wait_in_open(Duration::from_millis(2))
         .half_open_max_calls(PROBES)
         .build()?;
-    // Warm up the runtime and the allocator's bookkeeping, then take the baseline.
-    run(&breaker, &std::sync::Arc::new(Tally::default()), 20_000, 1).await;
-    let tally = std::sync::Arc::new(Tally::default());
+    // Much tighter than the default (20 % + 10/s): outages then meet refusals as well as an open breaker.
+    let budget = RetryBudget::builder().ratio(0.01).min_per_sec(5).build()?;
+    // Warm up the runtime, the allocator's bookkeeping and the retry policy's per-thread
+    // caches, then take the baseline.
+    let warm_up = Arc::new(Tally::default());
+    run(&breaker, &budget, &warm_up, 20_000, 1).await;
+    let tally = Arc::new(Tally::default());
     tokio::task::yield_now().await;
     let before = LIVE_BYTES.load(Relaxed);
     let started = Instant::now();
 
-    run(&breaker, &tally, calls, 2).await;
+    run(&breaker, &budget, &tally, calls, 2).await;
 
     let elapsed = started.elapsed();
     let after = LIVE_BYTES.load(Relaxed);
     let s = breaker.snapshot();
     println!(
-        "{calls} calls in {:.2?} ({:.0} calls/s): ok {} failed {} rejected {} timed out {} cancelled {}",
+        "{calls} calls in {:.2?} ({:.0} calls/s): ok {} failed {} rejected {} timed out {} \
+         cancelled {} retries {} budget refusals {}",
         elapsed,
         calls as f64 / elapsed.as_secs_f64(),
         tally.ok.load(Relaxed),
@@ -92,7 +112,31 @@ async fn soak(calls: u64) -> Result<(), BoxError> {
         tally.rejected.load(Relaxed),
         tally.timed_out.load(Relaxed),
         tally.cancelled.load(Relaxed),
+        tally.retries.load(Relaxed),
+        tally.refused.load(Relaxed),
     );
+    let outcomes = [
+        &tally.ok,
+        &tally.failed,
+        &tally.rejected,
+        &tally.timed_out,
+        &tally.cancelled,
+        &tally.refused,
+    ]
+    .iter()
+    .map(|c| c.load(Relaxed))
+    .sum::<u64>();
+    if outcomes != calls / TASKS * TASKS {
+        return Err(format!("{outcomes} outcomes for {calls} calls").into());
+    }
+    // Some calls were retried, some refused by the budget: the soak did go through retry.
+    if tally.retries.load(Relaxed) == 0 || tally.refused.load(Relaxed) == 0 {
+        return Err("no retry or no budget refusal: the soak missed the retry layer".into());
+    }
+    let balance = budget.balance();
+    if !(0.0..=f64::from(1u32 << 18)).contains(&balance) {
+        return Err(format!("retry budget balance out of range: {balance}").into());
+    }
     println!("live heap bytes before {before}, after {after}; final {s:?}");
 
     // Nothing leaked: the heap is back where it was, no probe slot is held.
@@ -126,21 +170,49 @@ async fn soak(calls: u64) -> Result<(), BoxError> {
 }
 
 /// `calls` calls over `TASKS` tasks, each with its own clone of the stack.
-async fn run(breaker: &CircuitBreaker, tally: &std::sync::Arc<Tally>, calls: u64, seed: u64) {
-    let dependency = service_fn(|(fail, yields): (bool, u8)| async move {
+async fn run(
+    breaker: &CircuitBreaker,
+    budget: &RetryBudget,
+    tally: &Arc<Tally>,
+    calls: u64,
+    seed: u64,
+) {
+    // The request is the failure probability of each attempt (in permille) and its latency
+    // (in yields).
+    let dependency = service_fn(|(fail_permille, yields): (u16, u8)| async move {
         for _ in 0..yields {
             tokio::task::yield_now().await;
         }
+        let fail = DICE.with(|d| d.borrow_mut().random_range(0..1000u16) < fail_permille);
         if fail {
             Err::<(), BoxError>("dependency failed".into())
         } else {
             Ok(())
         }
     });
+    let retries = tally.clone();
+    let retry = Retry::builder()
+        .max_retries(3)
+        .backoff(
+            Backoff::exponential(Duration::from_millis(1))
+                .max_delay(Duration::from_millis(8))
+                .jitter(Jitter::Full),
+        )
+        .budget(budget.clone())
+        .on_retry(move |_| {
+            retries.retries.fetch_add(1, Relaxed);
+        })
+        .build()
+        .expect("valid retry policy");
+    // The recommended order: overall timeout, retry, breaker, dependency.
     let stack = ServiceBuilder::new()
         .timeout(Duration::from_secs(5))
+        .layer(retry.layer())
         .layer(breaker.layer())
         .service(dependency);
+    // Boxed: the spawned tasks then hold a concrete type (rustc cannot otherwise prove the
+    // generic stack's future `Send` for every lifetime of its error).
+    let stack = BoxCloneService::new(stack);
     let start = Instant::now();
     let tasks: Vec<_> = (0..TASKS)
         .map(|t| {
@@ -155,7 +227,7 @@ async fn run(breaker: &CircuitBreaker, tally: &std::sync::Arc<Tally>, calls: u64
                     } else {
                         0.02
                     };
-                    let req = (rng.random_bool(p), rng.random_range(0..3u8));
+                    let req = ((p * 1000.0) as u16, rng.random_range(0..3u8));
                     let Ok(ready) = svc.ready().await else {
                         continue;
                     };
@@ -183,6 +255,7 @@ async fn run(breaker: &CircuitBreaker, tally: &std::sync::Arc<Tally>, calls: u64
                                 &tally.rejected
                             }
                             ErrorKind::Timeout => &tally.timed_out,
+                            ErrorKind::BudgetExhausted => &tally.refused,
                             _ => &tally.failed,
                         },
                     };
