@@ -164,6 +164,42 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// `value` must be finite and within `min..=max`.
+    pub(crate) fn check_within(
+        field: &'static str,
+        value: f64,
+        min: f64,
+        max: f64,
+    ) -> Result<(), ConfigError> {
+        if !value.is_finite() {
+            Err(ConfigError::NotFinite { field })
+        } else if !(min..=max).contains(&value) {
+            Err(ConfigError::OutOfRange {
+                field,
+                value,
+                min,
+                max,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `value` must be finite and at least `min`.
+    pub(crate) fn check_at_least(
+        field: &'static str,
+        value: f64,
+        min: f64,
+    ) -> Result<(), ConfigError> {
+        if !value.is_finite() {
+            Err(ConfigError::NotFinite { field })
+        } else if value < min {
+            Err(ConfigError::TooSmall { field, value, min })
+        } else {
+            Ok(())
+        }
+    }
+
     /// The name of the offending field, as spelled by the builder method that sets it.
     pub fn field(&self) -> &'static str {
         match self {

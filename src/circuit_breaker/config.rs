@@ -47,14 +47,12 @@ impl Config {
         if trips <= 1 || self.wait_in_open_multiplier <= 1.0 {
             return self.wait_in_open;
         }
-        let exp = i32::try_from(trips - 1).unwrap_or(i32::MAX);
-        let factor = self.wait_in_open_multiplier.powi(exp);
-        let secs = self.wait_in_open.as_secs_f64() * factor;
-        if !secs.is_finite() || secs >= self.max_wait_in_open.as_secs_f64() {
-            self.max_wait_in_open
-        } else {
-            Duration::from_secs_f64(secs)
-        }
+        crate::retry::backoff::exponential(
+            self.wait_in_open,
+            self.wait_in_open_multiplier,
+            trips,
+            self.max_wait_in_open,
+        )
     }
 }
 
@@ -332,18 +330,7 @@ impl Builder {
                 field: "wait_in_open",
             });
         }
-        if !c.wait_in_open_multiplier.is_finite() {
-            return Err(ConfigError::NotFinite {
-                field: "wait_in_open_multiplier",
-            });
-        }
-        if c.wait_in_open_multiplier < 1.0 {
-            return Err(ConfigError::TooSmall {
-                field: "wait_in_open_multiplier",
-                value: c.wait_in_open_multiplier,
-                min: 1.0,
-            });
-        }
+        ConfigError::check_at_least("wait_in_open_multiplier", c.wait_in_open_multiplier, 1.0)?;
         if c.max_wait_in_open < c.wait_in_open {
             return Err(ConfigError::Conflict {
                 field: "max_wait_in_open",
@@ -353,19 +340,7 @@ impl Builder {
                 ),
             });
         }
-        if !c.wait_in_open_jitter.is_finite() {
-            return Err(ConfigError::NotFinite {
-                field: "wait_in_open_jitter",
-            });
-        }
-        if !(0.0..=0.9).contains(&c.wait_in_open_jitter) {
-            return Err(ConfigError::OutOfRange {
-                field: "wait_in_open_jitter",
-                value: c.wait_in_open_jitter,
-                min: 0.0,
-                max: 0.9,
-            });
-        }
+        ConfigError::check_within("wait_in_open_jitter", c.wait_in_open_jitter, 0.0, 0.9)?;
         if c.half_open_max_calls == 0 {
             return Err(ConfigError::Zero {
                 field: "half_open_max_calls",
@@ -386,14 +361,7 @@ impl Builder {
 fn check_rate(field: &'static str, rate: Option<f64>) -> Result<(), ConfigError> {
     match rate {
         None => Ok(()),
-        Some(r) if !r.is_finite() => Err(ConfigError::NotFinite { field }),
         Some(0.0) => Err(ConfigError::Zero { field }),
-        Some(r) if !(0.0..=100.0).contains(&r) => Err(ConfigError::OutOfRange {
-            field,
-            value: r,
-            min: 0.0,
-            max: 100.0,
-        }),
-        Some(_) => Ok(()),
+        Some(r) => ConfigError::check_within(field, r, 0.0, 100.0),
     }
 }

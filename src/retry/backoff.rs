@@ -122,14 +122,7 @@ impl Backoff {
             Growth::Constant => Some(self.base),
             Growth::Linear => self.base.checked_mul(n),
             Growth::Exponential { factor } => {
-                let exp = i32::try_from(n - 1).unwrap_or(i32::MAX);
-                let secs = self.base.as_secs_f64() * factor.powi(exp);
-                // Past the cap (or past f64's range), the cap is the answer.
-                if secs.is_finite() && secs < self.max_delay.as_secs_f64() {
-                    Some(Duration::from_secs_f64(secs))
-                } else {
-                    None
-                }
+                Some(exponential(self.base, factor, n, self.max_delay))
             }
         };
         d.map_or(self.max_delay, |d| d.min(self.max_delay))
@@ -246,20 +239,10 @@ impl BackoffBuilder {
     pub fn build(self) -> Result<Backoff, ConfigError> {
         let b = self.backoff;
         if let Growth::Exponential { factor } = b.growth {
-            if !factor.is_finite() {
-                return Err(ConfigError::NotFinite { field: "factor" });
-            }
             if factor == 0.0 {
                 return Err(ConfigError::Zero { field: "factor" });
             }
-            if factor < 1.0 {
-                return Err(ConfigError::OutOfRange {
-                    field: "factor",
-                    value: factor,
-                    min: 1.0,
-                    max: f64::MAX,
-                });
-            }
+            ConfigError::check_at_least("factor", factor, 1.0)?;
         }
         if b.max_delay < b.base {
             return Err(ConfigError::Conflict {
@@ -271,6 +254,18 @@ impl BackoffBuilder {
             });
         }
         Ok(b)
+    }
+}
+
+/// `base * factor^(n-1)`, capped by `cap` (also past `f64`'s range): the growth shared by
+/// exponential backoff and the circuit breaker's growing open period.
+pub(crate) fn exponential(base: Duration, factor: f64, n: u32, cap: Duration) -> Duration {
+    let exp = i32::try_from(n.max(1) - 1).unwrap_or(i32::MAX);
+    let secs = base.as_secs_f64() * factor.powi(exp);
+    if secs.is_finite() && secs < cap.as_secs_f64() {
+        Duration::from_secs_f64(secs)
+    } else {
+        cap
     }
 }
 
@@ -334,7 +329,7 @@ mod tests {
         let e = Backoff::exponential(ms(1)).factor(0.5).build().unwrap_err();
         assert!(matches!(
             e,
-            ConfigError::OutOfRange {
+            ConfigError::TooSmall {
                 field: "factor",
                 ..
             }

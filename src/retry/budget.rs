@@ -335,17 +335,7 @@ impl BudgetBuilder {
 
     /// Validates the settings and builds the budget. It starts with one second of the floor.
     pub fn build(self) -> Result<RetryBudget, ConfigError> {
-        if !self.ratio.is_finite() {
-            return Err(ConfigError::NotFinite { field: "ratio" });
-        }
-        if !(0.0..=1000.0).contains(&self.ratio) {
-            return Err(ConfigError::OutOfRange {
-                field: "ratio",
-                value: self.ratio,
-                min: 0.0,
-                max: 1000.0,
-            });
-        }
+        ConfigError::check_within("ratio", self.ratio, 0.0, 1000.0)?;
         if self.ratio == 0.0 && self.min_per_sec == 0 {
             return Err(ConfigError::Conflict {
                 field: "min_per_sec",

@@ -93,7 +93,7 @@
 //! would cover all the attempts, and a dependency's failures would reach the breaker only
 //! once retries are used up.
 
-mod backoff;
+pub(crate) mod backoff;
 mod budget;
 mod error;
 mod future;

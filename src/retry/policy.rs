@@ -161,7 +161,8 @@ impl RetryState {
                 return Decision::Stop;
             }
         }
-        // The budget is asked last, so a retry that will not happen costs no token.
+        // The budget is asked last, so a retry refused for another reason costs no token (a
+        // call cancelled during its backoff has spent one: stricter, never looser).
         if let Some(budget) = &shared.budget {
             if !budget.withdraw() {
                 return Decision::Refused;
