@@ -172,6 +172,7 @@ fn a_dropped_retry_policy_leaves_only_its_anchor() {
         for _ in 0..100 {
             let retry = seawall::Retry::builder()
                 .max_retries(2)
+                .no_budget()
                 .on_retry(|_| {})
                 .build()
                 .unwrap();

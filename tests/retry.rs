@@ -13,6 +13,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use seawall::circuit_breaker::CircuitBreaker;
 use seawall::classify::{Classify, Outcome};
+use seawall::clock::{Clock, ManualClock};
 use seawall::retry::{
     Backoff, BudgetExhausted, Jitter, Retry, RetryBudget, RetryError, RetryEvent,
 };
@@ -997,4 +998,117 @@ proptest! {
         let c = equal.computed(attempt);
         prop_assert!(d <= c && d >= c / 2);
     }
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn huge_attempt_timeout_and_backoff_do_not_panic() {
+    let retry = Retry::builder()
+        .attempt_timeout(Duration::MAX)
+        .no_budget()
+        .build()
+        .unwrap();
+    let mut svc = ServiceBuilder::new()
+        .layer(retry.layer())
+        .service(tower::service_fn(|_: ()| async { Ok::<_, BoxError>(()) }));
+    svc.ready().await.unwrap().call(()).await.unwrap();
+
+    let retry = Retry::builder()
+        .max_retries(1)
+        .backoff(
+            Backoff::constant(Duration::MAX)
+                .max_delay(Duration::MAX)
+                .jitter(Jitter::None),
+        )
+        .no_budget()
+        .build()
+        .unwrap();
+    let mut svc = ServiceBuilder::new()
+        .layer(retry.layer())
+        .service(tower::service_fn(|_: ()| async {
+            Err::<(), BoxError>("x".into())
+        }));
+    let call = svc.ready().await.unwrap().call(());
+    // Waits (a very long time) instead of panicking.
+    assert!(tokio::time::timeout(Duration::from_secs(1), call)
+        .await
+        .is_err());
+}
+
+#[test]
+fn in_flight_deposits_never_pay_for_retries() {
+    // The standalone API: deposit only what succeeded. Two calls that fail pay for nothing.
+    let time = ManualClock::new();
+    let b = RetryBudget::builder()
+        .ratio(1.0)
+        .min_per_sec(1)
+        .clock(Clock::from(time.clone()))
+        .build()
+        .unwrap();
+    assert!(b.withdraw());
+    assert!(!b.withdraw(), "the floor is spent");
+    assert!(!b.withdraw() && !b.withdraw(), "no success, no retry");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn concurrent_failing_calls_do_not_pay_for_each_others_retries() {
+    let budget = RetryBudget::builder()
+        .ratio(1.0)
+        .min_per_sec(1)
+        .build()
+        .unwrap();
+    assert!(budget.withdraw(), "spend the floor");
+    let retry = Retry::builder()
+        .max_retries(1)
+        .backoff(Backoff::constant(Duration::from_millis(1)).jitter(Jitter::None))
+        .budget(budget)
+        .build()
+        .unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let mut svc = ServiceBuilder::new()
+        .layer(retry.layer())
+        .service(tower::service_fn(move |ms: u64| {
+            c.fetch_add(1, Ordering::Relaxed);
+            async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Err::<(), BoxError>("down".into())
+            }
+        }));
+    let a = svc.ready().await.unwrap().call(10);
+    let b = svc.ready().await.unwrap().call(20);
+    let _ = futures::join!(a, b);
+    assert_eq!(
+        calls.load(Ordering::Relaxed),
+        2,
+        "a call still in flight paid for another's retry"
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn oneshot_with_a_temporary_policy_still_times_its_attempts() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let svc = ServiceBuilder::new()
+        .layer(
+            Retry::builder()
+                .max_retries(2)
+                .attempt_timeout(Duration::from_millis(100))
+                .no_budget()
+                .build()
+                .unwrap()
+                .layer(),
+        )
+        .service(tower::service_fn(move |_: ()| {
+            let n = c.fetch_add(1, Ordering::Relaxed);
+            async move {
+                if n == 0 {
+                    std::future::pending::<()>().await;
+                }
+                Ok::<_, BoxError>(n)
+            }
+        }));
+    // `oneshot` drops the service (and so the only handle to the policy) right after `call`.
+    let r = tokio::time::timeout(Duration::from_secs(60), svc.oneshot(())).await;
+    let r = r.expect("hung: the per-attempt timeout went with the policy");
+    assert_eq!(r.unwrap(), 1, "timed out once, then retried");
 }

@@ -147,12 +147,15 @@ impl Backoff {
                 Duration::from_nanos(half + rng.random_range(0..=nanos(d) - half))
             }
             Jitter::Decorrelated => {
+                // AWS's decorrelated jitter: sleep = random(base, previous * 3), starting from
+                // previous = base, so even the first retry is spread over [base, 3 * base].
                 let low = nanos(self.base);
-                let high = if previous.is_zero() {
+                let previous = if previous.is_zero() {
                     low
                 } else {
-                    nanos(previous).saturating_mul(3).max(low)
+                    nanos(previous)
                 };
+                let high = previous.saturating_mul(3).max(low);
                 Duration::from_nanos(rng.random_range(low..=high)).min(self.max_delay)
             }
         }
@@ -348,14 +351,19 @@ mod tests {
     }
 
     #[test]
-    fn decorrelated_starts_at_base_and_stays_under_the_cap() {
+    fn decorrelated_jitters_the_first_retry_and_stays_within_base_and_the_cap() {
         let b = Backoff::exponential(ms(100))
             .max_delay(ms(1000))
             .jitter(Jitter::Decorrelated)
             .build()
             .unwrap();
         let d: Vec<_> = b.delays(SmallRng::seed_from_u64(3)).take(50).collect();
-        assert_eq!(d[0], ms(100));
+        assert!(d[0] >= ms(100) && d[0] <= ms(300), "{:?}", d[0]);
         assert!(d.iter().all(|d| *d >= ms(100) && *d <= ms(1000)));
+        // Clients failing together do not retry in lockstep, even the first time.
+        let firsts: std::collections::HashSet<_> = (0..100)
+            .filter_map(|seed| b.delays(SmallRng::seed_from_u64(seed)).next())
+            .collect();
+        assert!(firsts.len() > 50, "{} distinct first delays", firsts.len());
     }
 }

@@ -11,10 +11,11 @@
 //! other's increment, which loses a success: the budget gets slightly stricter, never looser.
 //! Deposits read no clock.
 //!
-//! A caller that deposits when a call *starts* (the retry layer does: that is when it holds
-//! the budget without a reference count) takes the deposit back with
-//! [`RetryBudget::refund`] when the call does not succeed; refunds happen on failure paths
-//! only and are a plain atomic add.
+//! The retry layer deposits when a call *succeeds*, never before: a deposit made when a call
+//! starts would let every call in flight pay for retries at the very moment the dependency
+//! falls over. Its response futures reach the stripes through a `&'static` (the stripes are
+//! leaked, 2 KiB per budget), so the deposit needs no reference count. A standalone caller
+//! that must deposit early can take a deposit back with [`RetryBudget::refund`].
 //!
 //! *Withdrawals* (one per retry) do the accounting, in one compare-exchange loop on a single
 //! `AtomicU64` holding the balance (in 1/1024 tokens) and the time of the last update (in ms):
@@ -88,8 +89,42 @@ pub struct RetryBudget {
 #[repr(align(128))]
 struct Stripe(AtomicU64);
 
-struct Inner {
+/// The deposit stripes of one budget. Leaked on purpose (2 KiB per budget built, never per
+/// call), so that a response future can deposit its success through a `&'static` without
+/// holding a reference count, at the moment the call *succeeds*.
+pub(crate) struct Deposits {
     stripes: [Stripe; STRIPES],
+}
+
+impl Deposits {
+    /// Records one success: a plain load and store on this thread's stripe (see the module
+    /// docs); no clock read, no lock, no read-modify-write.
+    #[inline]
+    pub(crate) fn deposit(&self) {
+        // Relaxed: the count is a heuristic input read by withdrawals; a late or (rarely) lost
+        // increment only makes the budget a little stricter for a moment.
+        let stripe = &self.stripes[stripe_index() % STRIPES].0;
+        stripe.store(
+            stripe.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn total(&self) -> u64 {
+        self.stripes
+            .iter()
+            .fold(0u64, |sum, s| sum.wrapping_add(s.0.load(Ordering::Relaxed)))
+    }
+}
+
+impl fmt::Debug for Deposits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Deposits")
+    }
+}
+
+struct Inner {
+    deposits: &'static Deposits,
     /// What withdrawals have applied so far, claimed together in one word so that one
     /// withdrawal applies a deposit and its refund alike: successes turned into tokens (high
     /// 32 bits) | refunds taken out (low 32 bits), both cumulative and wrapping.
@@ -139,6 +174,16 @@ fn stripe_index() -> usize {
         .unwrap_or(0)
 }
 
+/// Whether the wrapping count `now` is ahead of the count `seen` already applied. A count read
+/// while a racing plain store loses an increment can lag `seen` by a few; anything further
+/// "behind" than that is a count that moved a long way ahead (2^31 successes between two
+/// withdrawals is six hours at 100k calls/s), not backwards.
+fn ahead(now: u32, seen: u32) -> bool {
+    const LOST_SLACK: u32 = 1 << 16;
+    let by = now.wrapping_sub(seen);
+    by != 0 && by < u32::MAX - LOST_SLACK
+}
+
 fn pack(time_ms: u64, tokens: f64) -> u64 {
     let t = (tokens * TOKEN_SCALE).clamp(0.0, TOKEN_MASK as f64) as u64;
     ((time_ms & TIME_MASK) << TOKEN_BITS) | t
@@ -157,18 +202,18 @@ impl RetryBudget {
     /// Records one success. No clock read, no lock, no read-modify-write (see the module docs).
     #[inline]
     pub fn deposit(&self) {
-        // Relaxed: the count is a heuristic input read by withdrawals; a late or (rarely) lost
-        // increment only makes the budget a little stricter for a moment.
-        let stripe = &self.inner.stripes[stripe_index() % STRIPES].0;
-        stripe.store(
-            stripe.load(Ordering::Relaxed).wrapping_add(1),
-            Ordering::Relaxed,
-        );
+        self.inner.deposits.deposit();
     }
 
-    /// Takes back one [`deposit`](Self::deposit): for callers that deposit when a call starts
-    /// (as the retry layer does, because that is when the budget is at hand for free) and
-    /// must cancel it when the call does not succeed. One atomic add.
+    /// The deposit stripes, for a response future to deposit into when its call succeeds.
+    pub(crate) fn deposits(&self) -> &'static Deposits {
+        self.inner.deposits
+    }
+
+    /// Takes back one [`deposit`](Self::deposit), for callers that deposit when a call starts
+    /// and must cancel it when the call does not succeed. One atomic add. (The retry layer
+    /// deposits only on success and never refunds: deposits made at the start of calls that
+    /// then fail would pay for retries during the very outage.)
     pub fn refund(&self) {
         // Release: a withdrawal that sees this refund (Acquire) sees the deposit it takes back.
         self.inner.refunds.fetch_add(1, Ordering::Release);
@@ -188,9 +233,7 @@ impl RetryBudget {
 
 impl Inner {
     fn successes(&self) -> u64 {
-        self.stripes
-            .iter()
-            .fold(0u64, |sum, s| sum.wrapping_add(s.0.load(Ordering::Relaxed)))
+        self.deposits.total()
     }
 
     /// Brings the balance up to date and takes `cost` tokens if there are that many.
@@ -203,16 +246,8 @@ impl Inner {
         let mut claim = self.claimed.load(Ordering::Acquire);
         let fresh = loop {
             let (c, d) = ((claim >> 32) as u32, claim as u32);
-            let nc = if (total.wrapping_sub(c) as i32) > 0 {
-                total
-            } else {
-                c
-            };
-            let nd = if (refunds.wrapping_sub(d) as i32) > 0 {
-                refunds
-            } else {
-                d
-            };
+            let nc = if ahead(total, c) { total } else { c };
+            let nd = if ahead(refunds, d) { refunds } else { d };
             let next = (u64::from(nc) << 32) | u64::from(nd);
             if next == claim {
                 break 0.0;
@@ -350,7 +385,9 @@ impl BudgetBuilder {
         let now_ms = clock.now_nanos() / NANOS_PER_MILLI;
         Ok(RetryBudget {
             inner: Arc::new(Inner {
-                stripes: std::array::from_fn(|_| Stripe(AtomicU64::new(0))),
+                deposits: Box::leak(Box::new(Deposits {
+                    stripes: std::array::from_fn(|_| Stripe(AtomicU64::new(0))),
+                })),
                 claimed: AtomicU64::new(0),
                 refunds: AtomicU64::new(0),
                 state: AtomicU64::new(pack(now_ms, min_per_sec)),
@@ -368,6 +405,20 @@ impl BudgetBuilder {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+
+    #[test]
+    fn a_long_healthy_run_still_credits_successes() {
+        // 2^31 + 1000 successes with no withdrawal in between (six hours at 100k calls/s):
+        // the count is far ahead, not behind, and pays for retries.
+        let (b, _time) = budget(0.2, 1);
+        assert!(b.withdraw()); // the floor
+        b.inner.deposits.stripes[0]
+            .0
+            .store((1 << 31) + 1000, Ordering::Relaxed);
+        assert!(b.withdraw(), "2^31 successes credited nothing");
+        assert!(!ahead(5, 7), "a count a little behind is a lost increment");
+        assert!(ahead(7, 5) && ahead(1 << 31, 0) && !ahead(3, 3));
+    }
 
     fn budget(ratio: f64, floor: u32) -> (RetryBudget, ManualClock) {
         let time = ManualClock::new();

@@ -10,6 +10,7 @@ use tokio::time::{Instant, Sleep};
 use tower::timeout::error::Elapsed;
 use tower_service::Service;
 
+use super::budget::Deposits;
 use super::error::BudgetExhausted;
 use super::policy::{self, CloneRequest, Decision, Retry, RetryEvent, RetryState};
 use super::service::Fast;
@@ -38,37 +39,12 @@ pin_project! {
         // In the policy clock's nanoseconds; `NO_DEADLINE` when none.
         deadline: u64,
         has_attempt_timeout: bool,
-        // Takes back the deposit made at `call` if the call ends (or is dropped) without a
-        // success; disarmed by a success.
-        deposit: Deposit,
+        // The policy, reached on a failure without holding a reference count.
+        policy: policy::PolicyRef,
+        // The budget's deposit stripes: a success is deposited when it happens, never before,
+        // so calls still in flight cannot pay for retries.
+        deposits: Option<&'static Deposits>,
         retry: RetrySlot,
-    }
-}
-
-/// The policy's anchor (to find it again on a failure) and the budget deposit made at `call`,
-/// taken back unless disarmed. A separate field with its own small `Drop`, so the success
-/// path's drop is one inlined test.
-struct Deposit {
-    policy: policy::PolicyRef,
-    armed: bool,
-}
-
-impl Deposit {
-    #[cold]
-    #[inline(never)]
-    fn refund(&mut self) {
-        self.armed = false;
-        policy::refund(self.policy);
-    }
-}
-
-impl Drop for Deposit {
-    #[inline]
-    fn drop(&mut self) {
-        if self.armed {
-            // Cancelled before any outcome: the call was not a success.
-            self.refund();
-        }
     }
 }
 
@@ -119,18 +95,29 @@ pin_project! {
 
 impl Retrying {
     fn boxed(policy: policy::PolicyRef) -> Option<Pin<Box<Retrying>>> {
-        let state = RetryState::new(policy.upgrade()?);
-        Some(Box::pin(Retrying {
+        Some(Self::with(policy.upgrade()?))
+    }
+
+    fn with(shared: std::sync::Arc<policy::Shared>) -> Pin<Box<Retrying>> {
+        let state = RetryState::new(shared);
+        Box::pin(Retrying {
             state,
             attempt: 1,
             timer: tokio::time::sleep_until(Instant::now()),
             timer_armed: false,
-        }))
+        })
     }
 
     fn arm(self: Pin<&mut Self>, after: Duration) {
         let this = self.project();
-        this.timer.reset(Instant::now() + after);
+        // Saturate like tokio's own `sleep`: a huge delay (`Duration::MAX` for "none") must
+        // not overflow the instant and panic.
+        let now = Instant::now();
+        let far_future = Duration::from_secs(86_400 * 365 * 30);
+        this.timer.reset(
+            now.checked_add(after.min(far_future))
+                .unwrap_or(now + far_future),
+        );
         *this.timer_armed = true;
     }
 }
@@ -157,14 +144,13 @@ where
         } else {
             (req, None) // no retries: nothing to keep
         };
-        // Deposit now, while the budget is at hand without a reference count; a call that
-        // does not succeed takes it back (see the module docs on cost).
-        let armed = match &fast.budget {
-            Some(budget) => {
-                budget.deposit();
-                true
-            }
-            None => false,
+        // With a per-attempt timeout the timer is needed from the first poll: build the retry
+        // state now, while the policy is at hand (a future that outlives every handle of its
+        // policy must still time its attempts). The call allocates its timer anyway.
+        let retrying = if fast.has_attempt_timeout {
+            Some(Retrying::with(std::sync::Arc::clone(&retry.shared)))
+        } else {
+            None
         };
         let future = svc.call(first);
         ResponseFuture {
@@ -179,11 +165,9 @@ where
                 NO_DEADLINE
             },
             has_attempt_timeout: fast.has_attempt_timeout,
-            deposit: Deposit {
-                policy: fast.policy,
-                armed,
-            },
-            retry: RetrySlot(None),
+            policy: fast.policy,
+            deposits: fast.deposits,
+            retry: RetrySlot(retrying),
         }
     }
 }
@@ -199,15 +183,17 @@ where
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // The fast path, inlined: a first attempt without a timer that succeeds. Its deposit
-        // was made at `call`; nothing to do but return.
+        // The fast path, inlined: a first attempt without a timer that succeeds: deposit the
+        // success and return.
         let this = self.as_mut().project();
         let first = if this.retry.0.is_none() && !*this.has_attempt_timeout {
             match this.state.project() {
                 StateProj::Called { future } => {
                     let result = ready!(future.poll(cx));
                     if this.classifier.classify(&result) == Outcome::Success {
-                        this.deposit.armed = false; // a success: the deposit stays
+                        if let Some(deposits) = this.deposits {
+                            deposits.deposit();
+                        }
                         self.project().state.set(State::Done);
                         return Poll::Ready(result.map_err(Into::into));
                     }
@@ -242,7 +228,7 @@ where
             match this.state.as_mut().project() {
                 StateProj::Called { future } => {
                     if *this.has_attempt_timeout && this.retry.0.is_none() {
-                        this.retry.0 = Retrying::boxed(this.deposit.policy);
+                        this.retry.0 = Retrying::boxed(this.policy);
                     }
                     if let Some(r) = this.retry.0.as_mut() {
                         if let (false, Some(t)) = (r.timer_armed, r.state.shared.attempt_timeout) {
@@ -270,21 +256,11 @@ where
                         Some(r) => this.classifier.classify(r),
                         None => Outcome::Failure,
                     };
-                    // Keep the budget's count honest: a deposit only for a call that succeeded.
-                    // A deposit only for a call that succeeded: take back the one made at
-                    // `call` on the first non-success, make it again on a later success.
-                    let success = outcome == Outcome::Success;
-                    if success && !this.deposit.armed {
-                        if let Some(r) = this.retry.0.as_ref() {
-                            if let Some(budget) = &r.state.shared.budget {
-                                budget.deposit();
-                            }
+                    // A success is deposited when it happens: one per call, whatever the attempt.
+                    if outcome == Outcome::Success {
+                        if let Some(deposits) = this.deposits {
+                            deposits.deposit();
                         }
-                    } else if !success && this.deposit.armed {
-                        this.deposit.refund();
-                    }
-                    if success {
-                        this.deposit.armed = false;
                     }
                     if outcome != Outcome::Failure || this.request.is_none() {
                         this.state.set(State::Done);
@@ -292,7 +268,7 @@ where
                     }
                     let hint = result.as_ref().and_then(|r| this.classifier.retry_after(r));
                     if this.retry.0.is_none() {
-                        this.retry.0 = Retrying::boxed(this.deposit.policy);
+                        this.retry.0 = Retrying::boxed(this.policy);
                     }
                     let Some(retrying) = this.retry.0.as_mut() else {
                         // The policy is gone (every handle dropped): no retry.

@@ -67,9 +67,8 @@
 //!   requires (free for `service_fn`; the cost of `Clone` for others);
 //! - a copy of the request, kept for the retries ([`CloneRequest`]); the last possible
 //!   attempt sends the original, so `max_retries(0)` copies nothing;
-//! - one budget deposit, made in `call` where the policy is at hand: a plain store on a
-//!   per-thread stripe (see [`RetryBudget`]); a call that does not succeed, or is cancelled,
-//!   takes it back (one atomic add, off the success path);
+//! - one budget deposit when the call succeeds: a plain store on a per-thread stripe (see
+//!   [`RetryBudget`]), reached through a `&'static`, so no reference count;
 //! - the classifier, and a small response future.
 //!
 //! The response future holds no `Arc`: cloning one per call costs two atomic

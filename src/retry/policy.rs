@@ -189,22 +189,13 @@ impl RetryState {
 
 // ===== finding the policy from a response future without a per-call refcount =====
 //
-// A response future must reach the policy to retry, or to take back its budget deposit.
+// A response future must reach the policy to retry.
 // Cloning the `Arc` into every future costs two atomic read-modify-writes per call, several
 // times the whole success-path target, for the rare call that fails. So a future holds the
 // policy's `&'static Anchor` (see `crate::sync::Anchor`, shared with the circuit breaker) and
 // upgrades it on the failure path only.
 
 pub(crate) type PolicyRef = &'static Anchor<Shared>;
-
-/// Takes back a deposit made at `call` for a call that did not succeed.
-pub(crate) fn refund(policy: PolicyRef) {
-    if let Some(shared) = policy.upgrade() {
-        if let Some(budget) = &shared.budget {
-            budget.refund();
-        }
-    }
-}
 
 impl Drop for Shared {
     fn drop(&mut self) {

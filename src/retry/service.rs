@@ -2,7 +2,7 @@ use std::task::{Context, Poll};
 
 use tower_service::Service;
 
-use super::budget::RetryBudget;
+use super::budget::{Deposits, RetryBudget};
 use super::future::ResponseFuture;
 use super::policy::{CloneRequest, Retry};
 use crate::classify::Classify;
@@ -33,7 +33,7 @@ pub struct RetryService<S, C, R> {
 /// The part of the policy every call reads.
 #[derive(Debug, Clone)]
 pub(crate) struct Fast {
-    pub(crate) budget: Option<RetryBudget>,
+    pub(crate) deposits: Option<&'static Deposits>,
     pub(crate) policy: super::policy::PolicyRef,
     pub(crate) copy_request: bool,
     pub(crate) has_deadline: bool,
@@ -44,7 +44,7 @@ impl<S, C, R> RetryService<S, C, R> {
     /// Wraps `inner`, retrying through `retry`.
     pub fn new(inner: S, retry: Retry, classifier: C, clone_request: R) -> Self {
         let fast = Fast {
-            budget: retry.shared.budget.clone(),
+            deposits: retry.shared.budget.as_ref().map(RetryBudget::deposits),
             policy: retry.anchor(),
             copy_request: retry.shared.max_retries > 0,
             has_deadline: retry.shared.deadline.is_some(),
