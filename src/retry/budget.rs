@@ -25,7 +25,9 @@
 //!    the share that fell within the last `period` (they are taken as spread evenly over the
 //!    time since the last withdrawal);
 //! 3. the floor accrues at `min_per_sec`, and only tops the balance up to one second's worth:
-//!    it is a rate, not a reserve that the first failures of an outage spend at once;
+//!    it is a rate, not a growing reserve. After a quiet second (and at start) that one
+//!    second's worth is there, so the first failures of an outage can spend at most
+//!    `min_per_sec` retries (default 10) at once, then the rate applies;
 //! 4. a retry takes one token, if there is one.
 //!
 //! Balance and time-stamp move together in one word. Each success and each refund is applied
@@ -340,7 +342,8 @@ impl Default for BudgetBuilder {
 }
 
 impl BudgetBuilder {
-    /// Retries allowed per recent success (default 0.2). Within `0.0..=1000.0`.
+    /// Retries allowed per recent success (default 0.2). Within `0.0..=1000.0`. The balance
+    /// is capped at 262,143 retries (it is packed into 28 bits of 1/1024 tokens).
     pub fn ratio(mut self, ratio: f64) -> Self {
         self.ratio = ratio;
         self

@@ -499,7 +499,10 @@ impl Builder {
         self
     }
 
-    /// The clock deadlines are read from (default: tokio's, created at `build()`).
+    /// The clock deadlines are read from (default: tokio's, created at `build()`). Backoff
+    /// sleeps and attempt timeouts always use tokio's timer, so with a `ManualClock` the
+    /// deadline and the sleeps run on different time bases: use tokio's clock (and
+    /// `tokio::time::pause` in tests) when a deadline is set.
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = Some(clock);
         self

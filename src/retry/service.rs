@@ -13,7 +13,9 @@ use crate::error::BoxError;
 /// `poll_ready` forwards to the inner service. `call` hands the readied inner service to the
 /// response future and keeps a fresh clone for the next call (the inner service must be
 /// `Clone`); the future calls `poll_ready` on its service again before every retry, so each
-/// attempt waits for fresh readiness (a concurrency-limit permit, a buffer slot).
+/// attempt waits for fresh readiness (a concurrency-limit permit, a buffer slot). If that
+/// `poll_ready` fails, its error is the call's answer (tower's convention: a service that is
+/// not ready for good), in place of the failed attempt's.
 ///
 /// The first attempt is sent with a copy of the request and the original is kept for the
 /// retries; the last possible attempt sends the original, so with `max_retries(0)` nothing
