@@ -98,6 +98,8 @@ impl Retrying {
         Some(Self::with(policy.upgrade()?))
     }
 
+    #[cold]
+    #[inline(never)]
     fn with(shared: std::sync::Arc<policy::Shared>) -> Pin<Box<Retrying>> {
         let state = RetryState::new(shared);
         Box::pin(Retrying {
