@@ -49,6 +49,18 @@ where
     }
 }
 
+/// Times `iters` calls made one after another in one task.
+fn timed<S>(rt: &tokio::runtime::Runtime, svc: &mut S, iters: u64) -> Duration
+where
+    S: Service<u64, Response = u64, Error = BoxError>,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        drive(svc, iters).await;
+        start.elapsed()
+    })
+}
+
 fn single_thread(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -58,24 +70,12 @@ fn single_thread(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("bare", |b| {
         let mut svc = bare();
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                drive(&mut svc, iters).await;
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|iters| timed(&rt, &mut svc, iters))
     });
     group.bench_function("breaker", |b| {
         let breaker = rt.block_on(async { CircuitBreaker::default() });
         let mut svc = ServiceBuilder::new().layer(breaker.layer()).service(bare());
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                drive(&mut svc, iters).await;
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|iters| timed(&rt, &mut svc, iters))
     });
     group.bench_function("breaker_rate_window", |b| {
         let breaker = rt.block_on(async {
@@ -86,13 +86,7 @@ fn single_thread(c: &mut Criterion) {
                 .unwrap()
         });
         let mut svc = ServiceBuilder::new().layer(breaker.layer()).service(bare());
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                drive(&mut svc, iters).await;
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|iters| timed(&rt, &mut svc, iters))
     });
     group.bench_function("breaker_slow_calls_time_window", |b| {
         let breaker = rt.block_on(async {
@@ -104,13 +98,7 @@ fn single_thread(c: &mut Criterion) {
                 .unwrap()
         });
         let mut svc = ServiceBuilder::new().layer(breaker.layer()).service(bare());
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                drive(&mut svc, iters).await;
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|iters| timed(&rt, &mut svc, iters))
     });
     group.finish();
 
