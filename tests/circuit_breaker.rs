@@ -2341,3 +2341,61 @@ async fn bare_call_errors_tell_their_kind() {
     let boxed: BoxError = Box::new(err);
     assert_eq!(ErrorKind::of(&*boxed), ErrorKind::CircuitOpen);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_outlives_its_breaker_completes_and_records_nothing() {
+    // The permit reaches the breaker through a weak anchor: once every handle is gone, the
+    // call still completes, and its outcome (success, failure or a dropped probe) goes nowhere.
+    let (breaker, clock) = manual(
+        CircuitBreaker::builder()
+            .failure_threshold(1)
+            .failure_rate(50.0)
+            .count_window(4)
+            .wait_in_open(SEC),
+    );
+    let closed = breaker.try_acquire().unwrap();
+    record(&breaker, Outcome::Failure); // opens
+    clock.advance(SEC);
+    let probe = breaker.try_acquire().unwrap();
+    assert!(probe.is_probe());
+    let backend = Backend::default();
+    let mut svc = ServiceBuilder::new()
+        .layer(breaker.layer())
+        .service(backend.clone());
+    let pending = svc.ready().await.unwrap().call(Req::Gated);
+    drop((breaker, svc));
+    closed.record(Outcome::Failure);
+    drop(probe);
+    let task = tokio::spawn(pending);
+    tokio::task::yield_now().await;
+    backend.release(Err(io::Error::other("late")));
+    let err = task.await.unwrap().unwrap_err();
+    assert_eq!(ErrorKind::of(&*err), ErrorKind::Inner, "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_listener_panic_inside_a_recorded_outcome_leaves_a_consistent_breaker() {
+    let (breaker, clock) = manual(
+        CircuitBreaker::builder()
+            .failure_threshold(1)
+            .wait_in_open(SEC)
+            .half_open_max_calls(1)
+            .on_state_change(|c| {
+                if c.to == State::Open {
+                    panic!("exporter down");
+                }
+            }),
+    );
+    let mut svc = ServiceBuilder::new()
+        .layer(breaker.layer())
+        .service(Backend::default());
+    // The failure trips the breaker; the listener panics out of the response future.
+    let fut = svc.ready().await.unwrap().call(Req::Fail);
+    let panicked = tokio::spawn(fut).await;
+    assert!(panicked.unwrap_err().is_panic());
+    assert_eq!(breaker.state(), State::Open, "the transition happened");
+    // And the breaker carries on: the probe after the wait closes it.
+    clock.advance(SEC);
+    assert_eq!(send(&mut svc, Req::Ok).await.unwrap(), "ok");
+    assert_eq!(breaker.state(), State::Closed);
+}
