@@ -260,8 +260,6 @@ struct Hot {
     /// A time window or slow-call measurement needs the time when a call ends.
     needs_end_time: bool,
     has_window: bool,
-    /// No window and no slow-call measurement: a closed success needs nothing but two loads.
-    simple: bool,
     clock: Clock,
     /// The rest of the breaker, for the slow paths (transitions, windows). Upgrading is a
     /// read-modify-write, so the success path of a closed breaker never does it.
@@ -339,7 +337,6 @@ impl CircuitBreaker {
                 slow_nanos,
                 needs_end_time: time_window || slow_nanos.is_some(),
                 has_window: window.is_some(),
-                simple: window.is_none(),
                 clock,
                 inner: Anchor::new(weak.clone()),
             }));
@@ -499,7 +496,9 @@ impl Hot {
 
     #[inline]
     fn record(&self, token: &Token, outcome: Outcome) {
-        if self.simple && token.kind == Kind::Closed && outcome == Outcome::Success {
+        // No window (hence no slow-call measurement either): a closed success needs nothing
+        // but two loads.
+        if !self.has_window && token.kind == Kind::Closed && outcome == Outcome::Success {
             // The happy path, kept small enough to inline into the caller.
             let w = Word(self.word.load(Ordering::Acquire));
             if w.state() == State::Closed && w.gen() == token.gen && w.payload() != 0 {

@@ -38,7 +38,6 @@ pin_project! {
         clone_request: R,
         // In the policy clock's nanoseconds; `NO_DEADLINE` when none.
         deadline: u64,
-        has_attempt_timeout: bool,
         // The policy, reached on a failure without holding a reference count.
         policy: policy::PolicyRef,
         // The budget's deposit stripes: a success is deposited when it happens, never before,
@@ -166,7 +165,6 @@ where
             } else {
                 NO_DEADLINE
             },
-            has_attempt_timeout: fast.has_attempt_timeout,
             policy: fast.policy,
             deposits: fast.deposits,
             retry: RetrySlot(retrying),
@@ -188,7 +186,9 @@ where
         // The fast path, inlined: a first attempt without a timer that succeeds: deposit the
         // success and return.
         let this = self.as_mut().project();
-        let first = if this.retry.0.is_none() && !*this.has_attempt_timeout {
+        // (With a per-attempt timeout the retry state exists from `call`, so this is also
+        // "no timer to arm".)
+        let first = if this.retry.0.is_none() {
             match this.state.project() {
                 StateProj::Called { future } => {
                     let result = ready!(future.poll(cx));
@@ -229,9 +229,6 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Called { future } => {
-                    if *this.has_attempt_timeout && this.retry.0.is_none() {
-                        this.retry.0 = Retrying::boxed(this.policy);
-                    }
                     if let Some(r) = this.retry.0.as_mut() {
                         if let (false, Some(t)) = (r.timer_armed, r.state.shared.attempt_timeout) {
                             r.as_mut().arm(t);
