@@ -13,6 +13,8 @@
 //! - [`classify`]: one classifier shape for every layer (`Success` / `Failure` / `Ignored`).
 //! - [`error`]: one error model in tower's convention ([`BoxError`] + small rejection types +
 //!   [`ErrorKind::of`]); configuration errors are [`ConfigError`].
+//! - [`backoff`]: exponential, linear or constant growth with jitter: retry's delays and the
+//!   breaker's growing open period share it.
 //! - [`clock`]: one time source, tokio's by default, so paused time drives every test.
 //!
 //! # A stack
@@ -71,6 +73,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod backoff;
 pub mod circuit_breaker;
 pub mod classify;
 pub mod clock;

@@ -47,7 +47,7 @@ impl Config {
         if trips <= 1 || self.wait_in_open_multiplier <= 1.0 {
             return self.wait_in_open;
         }
-        crate::retry::backoff::exponential(
+        crate::backoff::exponential(
             self.wait_in_open,
             self.wait_in_open_multiplier,
             trips,

@@ -92,7 +92,6 @@
 //! would cover all the attempts, and a dependency's failures would reach the breaker only
 //! once retries are used up.
 
-pub(crate) mod backoff;
 mod budget;
 mod error;
 mod future;
@@ -100,7 +99,7 @@ mod layer;
 mod policy;
 mod service;
 
-pub use backoff::{Backoff, BackoffBuilder, Delays, Growth, Jitter};
+pub use crate::backoff::{Backoff, BackoffBuilder, Delays, Growth, Jitter};
 pub use budget::{BudgetBuilder, RetryBudget, STRIPES};
 pub use error::{BudgetExhausted, RetryError};
 pub use future::ResponseFuture;

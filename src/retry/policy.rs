@@ -12,7 +12,7 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-use super::backoff::{Backoff, BackoffBuilder};
+use crate::backoff::{Backoff, BackoffBuilder};
 use super::budget::{BudgetBuilder, RetryBudget};
 use super::error::RetryError;
 use crate::classify::{Classify, Outcome};

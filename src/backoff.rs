@@ -1,5 +1,5 @@
-//! Backoff: how long to wait before each retry. Pure functions of the attempt number and an
-//! rng; no tower, no clock.
+//! Backoff: how long to wait before each retry, and how the breaker's open period grows.
+//! Pure functions of the attempt number and an rng; no tower, no clock.
 
 use std::time::Duration;
 
