@@ -30,14 +30,16 @@
 //!
 //! Configuration errors are a separate type, [`ConfigError`], returned by the builders.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::error::Error;
 use std::fmt;
+use std::sync::{PoisonError, RwLock};
 
 /// A type-erased error, as used throughout tower.
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 
-/// Which kind of failure an error is: a seawall rejection or the inner service's own error.
+/// Which kind of failure an error is: one of seawall's refusals, a timeout, or the inner
+/// service's own error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -54,19 +56,27 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// The kind of `err`, looking through its `source()` chain (so a rejection wrapped by,
     /// for example, tower's `Buffer` is still found). The outermost match wins.
+    ///
+    /// Recognises tower's and tokio's `Elapsed`, every seawall error type (the bare API's
+    /// `CallError` and `RetryError` included), and any type registered with
+    /// [`ErrorKind::register`].
     pub fn of(err: &(dyn Error + 'static)) -> ErrorKind {
         let mut current: Option<&(dyn Error + 'static)> = Some(err);
         while let Some(e) = current {
+            // `source()` first: a generic seawall wrapper registers its concrete type there
+            // (the only place its `E: Error` bound is known), before it is looked up.
+            let next = e.source();
             if let Some(kind) = Self::direct(e) {
                 return kind;
             }
-            current = e.source();
+            current = next;
         }
         ErrorKind::Inner
     }
 
-    /// The kind of any error value: a [`BoxError`], one of seawall's rejections, or anything
-    /// else (which is [`ErrorKind::Inner`]). Useful in generic code such as classifiers.
+    /// The kind of any error value: a [`BoxError`], one of seawall's error types, or anything
+    /// else (which is [`ErrorKind::Inner`]). For generic code such as classifiers, where the
+    /// error type is a parameter.
     pub fn of_any<E: 'static>(err: &E) -> ErrorKind {
         let any = err as &dyn Any;
         if let Some(boxed) = any.downcast_ref::<BoxError>() {
@@ -78,30 +88,113 @@ impl ErrorKind {
         if let Some(boxed) = any.downcast_ref::<Box<dyn Error + 'static>>() {
             return Self::of(&**boxed);
         }
-        if any.is::<crate::circuit_breaker::CircuitOpen>() {
-            return ErrorKind::CircuitOpen;
-        }
-        if any.is::<crate::retry::BudgetExhausted>() {
-            return ErrorKind::BudgetExhausted;
-        }
         if any.is::<tower::timeout::error::Elapsed>() || any.is::<tokio::time::error::Elapsed>() {
             return ErrorKind::Timeout;
         }
-        ErrorKind::Inner
+        let id = TypeId::of::<E>();
+        let probe = registry()
+            .iter()
+            .find(|entry| entry.type_id == id)
+            .map(|entry| entry.of_any);
+        // The guard is gone before the probe runs: a probe may look up a nested error.
+        probe.and_then(|f| f(any)).unwrap_or(ErrorKind::Inner)
+    }
+
+    /// Whether this kind is one of seawall's own refusals (an open circuit, an exhausted
+    /// retry budget): the dependency was not asked, so seawall's retry does not retry it
+    /// unless told to. A timeout is not a refusal: the dependency was asked and did not answer.
+    pub const fn is_refusal(self) -> bool {
+        matches!(self, ErrorKind::CircuitOpen | ErrorKind::BudgetExhausted)
+    }
+
+    /// Makes `T`'s kind known to [`ErrorKind::of`] and [`ErrorKind::of_any`]. seawall's own
+    /// error types register themselves when they are created; a layer built on seawall calls
+    /// this once (say, in its error's constructor) so its errors are classified like
+    /// seawall's, with no central list to edit. Cheap after the first call, and idempotent.
+    pub fn register<T: Error + HasErrorKind>() {
+        register_entry(Entry {
+            type_id: TypeId::of::<T>(),
+            of_any: probe_any::<T>,
+            of_dyn: Some(probe_dyn::<T>),
+        });
+    }
+
+    /// Like [`register`](Self::register), for a type that is not (always) an `Error`, such as
+    /// a generic error enum whose `Error` impl needs its parameter to be one: known to
+    /// [`ErrorKind::of_any`] only.
+    pub fn register_any<T: HasErrorKind>() {
+        register_entry(Entry {
+            type_id: TypeId::of::<T>(),
+            of_any: probe_any::<T>,
+            of_dyn: None,
+        });
     }
 
     fn direct(e: &(dyn Error + 'static)) -> Option<ErrorKind> {
-        if e.is::<crate::circuit_breaker::CircuitOpen>() {
-            Some(ErrorKind::CircuitOpen)
-        } else if e.is::<crate::retry::BudgetExhausted>() {
-            Some(ErrorKind::BudgetExhausted)
-        } else if e.is::<tower::timeout::error::Elapsed>() || e.is::<tokio::time::error::Elapsed>()
-        {
-            Some(ErrorKind::Timeout)
-        } else {
-            None
+        if e.is::<tower::timeout::error::Elapsed>() || e.is::<tokio::time::error::Elapsed>() {
+            return Some(ErrorKind::Timeout);
         }
+        // One entry at a time, without holding the lock while a probe runs: a probe may look
+        // up a nested error (a `CallError` asks for its inner error's kind).
+        (0..)
+            .map_while(|i| registry().get(i).copied())
+            .filter_map(|entry| entry.of_dyn)
+            .find_map(|probe| probe(e))
     }
+}
+
+/// An error type that knows its own [`ErrorKind`]. Implemented by every seawall error; a
+/// layer built on seawall implements it for its rejection and calls [`ErrorKind::register`].
+pub trait HasErrorKind: 'static {
+    /// This error's kind.
+    fn error_kind(&self) -> ErrorKind;
+}
+
+// ===== the registry of error types =====
+//
+// `ErrorKind::of` gets a `&dyn Error` and must tell a seawall rejection from anything else
+// without string matching. Downcasting needs the concrete type, so every error type registers a
+// probe (a downcast to itself) the first time one is made. The registry holds one entry per
+// registered type: bounded by the types in the program, not by the errors made, and read only
+// on error paths.
+
+#[derive(Clone, Copy)]
+struct Entry {
+    type_id: TypeId,
+    of_any: fn(&dyn Any) -> Option<ErrorKind>,
+    of_dyn: Option<fn(&(dyn Error + 'static)) -> Option<ErrorKind>>,
+}
+
+static REGISTRY: RwLock<Vec<Entry>> = RwLock::new(Vec::new());
+
+fn registry() -> std::sync::RwLockReadGuard<'static, Vec<Entry>> {
+    REGISTRY.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn register_entry(entry: Entry) {
+    let known = registry()
+        .iter()
+        .any(|e| e.type_id == entry.type_id && (e.of_dyn.is_some() || entry.of_dyn.is_none()));
+    if known {
+        return;
+    }
+    let mut entries = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
+    match entries.iter_mut().find(|e| e.type_id == entry.type_id) {
+        Some(existing) => {
+            if existing.of_dyn.is_none() {
+                existing.of_dyn = entry.of_dyn;
+            }
+        }
+        None => entries.push(entry),
+    }
+}
+
+fn probe_any<T: HasErrorKind>(any: &dyn Any) -> Option<ErrorKind> {
+    any.downcast_ref::<T>().map(T::error_kind)
+}
+
+fn probe_dyn<T: Error + HasErrorKind>(e: &(dyn Error + 'static)) -> Option<ErrorKind> {
+    e.downcast_ref::<T>().map(T::error_kind)
 }
 
 impl fmt::Display for ErrorKind {
@@ -209,5 +302,92 @@ impl ConfigError {
             | ConfigError::NotFinite { field }
             | ConfigError::Conflict { field, .. } => field,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::circuit_breaker::{CallError, CircuitOpen};
+    use crate::retry::BudgetExhausted;
+    use std::time::Duration;
+
+    /// Every message of an error chain, outermost first.
+    fn chain(err: &(dyn Error + 'static)) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut current = Some(err);
+        while let Some(e) = current {
+            out.push(e.to_string());
+            current = e.source();
+        }
+        out
+    }
+
+    #[test]
+    fn of_sees_through_call_error() {
+        let rejected: CallError<std::io::Error> =
+            CallError::rejected(CircuitOpen::new(Duration::from_secs(1)));
+        assert_eq!(ErrorKind::of(&rejected), ErrorKind::CircuitOpen);
+        let timed_out: CallError<tower::timeout::error::Elapsed> =
+            CallError::inner(tower::timeout::error::Elapsed::new());
+        assert_eq!(ErrorKind::of(&timed_out), ErrorKind::Timeout);
+        let inner: CallError<std::io::Error> = CallError::inner(std::io::Error::other("boom"));
+        assert_eq!(ErrorKind::of(&inner), ErrorKind::Inner);
+    }
+
+    #[test]
+    fn of_any_sees_through_typed_wrappers_and_boxes() {
+        let rejected: CallError<&str> = CallError::rejected(CircuitOpen::new(Duration::ZERO));
+        assert_eq!(ErrorKind::of_any(&rejected), ErrorKind::CircuitOpen);
+        // A rejection boxed inside the error of an outer bare call.
+        let nested: CallError<BoxError> =
+            CallError::inner(Box::new(CircuitOpen::new(Duration::ZERO)));
+        assert_eq!(ErrorKind::of_any(&nested), ErrorKind::CircuitOpen);
+        let boxed: BoxError = Box::new(BudgetExhausted::new("flaky"));
+        assert_eq!(ErrorKind::of_any(&boxed), ErrorKind::BudgetExhausted);
+        assert_eq!(ErrorKind::of_any(&"flaky"), ErrorKind::Inner);
+    }
+
+    #[test]
+    fn no_message_is_printed_twice_in_a_chain() {
+        let inner: CallError<std::io::Error> = CallError::inner(std::io::Error::other("boom"));
+        assert_eq!(chain(&inner), ["boom"]);
+        let refused = BudgetExhausted::new("flaky");
+        assert_eq!(
+            chain(&refused),
+            ["retry budget exhausted; not retrying", "flaky"]
+        );
+    }
+
+    #[derive(Debug)]
+    struct Shed;
+    impl fmt::Display for Shed {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("shed")
+        }
+    }
+    impl Error for Shed {}
+    impl HasErrorKind for Shed {
+        fn error_kind(&self) -> ErrorKind {
+            ErrorKind::CircuitOpen
+        }
+    }
+
+    #[test]
+    fn a_registered_type_is_classified_without_editing_error_rs() {
+        let boxed: BoxError = Box::new(Shed);
+        assert_eq!(ErrorKind::of(&*boxed), ErrorKind::Inner);
+        ErrorKind::register::<Shed>();
+        ErrorKind::register::<Shed>(); // idempotent
+        assert_eq!(ErrorKind::of(&*boxed), ErrorKind::CircuitOpen);
+        assert_eq!(ErrorKind::of_any(&Shed), ErrorKind::CircuitOpen);
+    }
+
+    #[test]
+    fn refusals_are_seawalls_own() {
+        assert!(ErrorKind::CircuitOpen.is_refusal());
+        assert!(ErrorKind::BudgetExhausted.is_refusal());
+        assert!(!ErrorKind::Timeout.is_refusal());
+        assert!(!ErrorKind::Inner.is_refusal());
     }
 }

@@ -1,9 +1,12 @@
 //! The breaker's rejection and the bare-call error.
 
+use std::error::Error;
 use std::fmt;
+use std::sync::Once;
 use std::time::Duration;
 
 use super::state::State;
+use crate::error::{ErrorKind, HasErrorKind};
 
 /// A call rejected by a circuit breaker, without calling the inner service.
 ///
@@ -17,14 +20,13 @@ pub struct CircuitOpen {
 
 impl CircuitOpen {
     /// A rejection by an open circuit whose next probe is `retry_in` away.
-    pub const fn new(retry_in: Duration) -> Self {
-        CircuitOpen {
-            retry_in,
-            state: State::Open,
-        }
+    pub fn new(retry_in: Duration) -> Self {
+        Self::with_state(retry_in, State::Open)
     }
 
-    pub(crate) const fn with_state(retry_in: Duration, state: State) -> Self {
+    pub(crate) fn with_state(retry_in: Duration, state: State) -> Self {
+        static REGISTERED: Once = Once::new();
+        REGISTERED.call_once(ErrorKind::register::<CircuitOpen>);
         CircuitOpen { retry_in, state }
     }
 
@@ -60,18 +62,41 @@ impl fmt::Display for CircuitOpen {
     }
 }
 
-impl std::error::Error for CircuitOpen {}
+impl Error for CircuitOpen {}
+
+impl HasErrorKind for CircuitOpen {
+    fn error_kind(&self) -> ErrorKind {
+        ErrorKind::CircuitOpen
+    }
+}
 
 /// The error of [`CircuitBreaker::call`](super::CircuitBreaker::call): the breaker's rejection
 /// or the wrapped call's own error, as a typed enum since no layers stack here.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// Both variants are transparent: `Display` and `source()` are those of the rejection or of
+/// the call's error, so an error report prints each message once. [`kind`](Self::kind),
+/// [`ErrorKind::of`] and [`ErrorKind::of_any`] tell a rejection from the call's own error (and
+/// see through the call's error: a timeout is still a timeout).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallError<E> {
     /// The breaker rejected the call; the closure was not run.
-    #[error("circuit breaker rejected the call")]
-    Rejected(#[source] CircuitOpen),
+    Rejected(CircuitOpen),
     /// The call ran and failed with its own error.
-    #[error("{0}")]
-    Inner(#[source] E),
+    Inner(E),
+}
+
+impl<E: 'static> CallError<E> {
+    /// The call's own error, registering the type so [`ErrorKind::of_any`] can see through it.
+    pub(crate) fn inner(e: E) -> Self {
+        ErrorKind::register_any::<Self>();
+        CallError::Inner(e)
+    }
+
+    /// A rejection, registering the type so [`ErrorKind::of_any`] can see through it.
+    pub(crate) fn rejected(open: CircuitOpen) -> Self {
+        ErrorKind::register_any::<Self>();
+        CallError::Rejected(open)
+    }
 }
 
 impl<E> CallError<E> {
@@ -88,15 +113,42 @@ impl<E> CallError<E> {
         matches!(self, CallError::Rejected(_))
     }
 
-    /// The kind of failure: [`ErrorKind::CircuitOpen`](crate::ErrorKind::CircuitOpen) for a
-    /// rejection, else the kind of the inner error (a timeout is still a timeout).
-    pub fn kind(&self) -> crate::ErrorKind
+    /// The kind of failure: [`ErrorKind::CircuitOpen`] for a rejection, else the kind of the
+    /// inner error (a timeout is still a timeout).
+    pub fn kind(&self) -> ErrorKind
     where
         E: 'static,
     {
         match self {
-            CallError::Rejected(_) => crate::ErrorKind::CircuitOpen,
-            CallError::Inner(e) => crate::ErrorKind::of_any(e),
+            CallError::Rejected(_) => ErrorKind::CircuitOpen,
+            CallError::Inner(e) => ErrorKind::of_any(e),
         }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for CallError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Rejected(open) => fmt::Display::fmt(open, f),
+            CallError::Inner(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl<E: Error + 'static> Error for CallError<E> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        // Registered here, the one place where `E: Error` is known, so `ErrorKind::of` (which
+        // calls `source()` before it looks a link up) can downcast to this type.
+        ErrorKind::register::<Self>();
+        match self {
+            CallError::Rejected(open) => open.source(),
+            CallError::Inner(e) => e.source(),
+        }
+    }
+}
+
+impl<E: 'static> HasErrorKind for CallError<E> {
+    fn error_kind(&self) -> ErrorKind {
+        self.kind()
     }
 }

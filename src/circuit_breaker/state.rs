@@ -413,6 +413,7 @@ impl CircuitBreaker {
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
+        E: 'static,
     {
         self.call_with(&DefaultClassifier, f).await
     }
@@ -423,11 +424,12 @@ impl CircuitBreaker {
         C: Classify<T, E> + ?Sized,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
+        E: 'static,
     {
-        let permit = self.try_acquire().map_err(CallError::Rejected)?;
+        let permit = self.try_acquire().map_err(CallError::rejected)?;
         let result = f().await;
         permit.record(classifier.classify(&result));
-        result.map_err(CallError::Inner)
+        result.map_err(CallError::inner)
     }
 
     /// Records an outcome without a permit, as if a call admitted now had ended with it (a

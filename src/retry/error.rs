@@ -2,8 +2,9 @@
 
 use std::error::Error;
 use std::fmt;
+use std::sync::Once;
 
-use crate::error::BoxError;
+use crate::error::{BoxError, ErrorKind, HasErrorKind};
 
 /// A retry refused because the [`RetryBudget`](super::RetryBudget) was exhausted.
 ///
@@ -17,6 +18,8 @@ pub struct BudgetExhausted {
 impl BudgetExhausted {
     /// A refusal whose last inner error is `source`.
     pub fn new(source: impl Into<BoxError>) -> Self {
+        static REGISTERED: Once = Once::new();
+        REGISTERED.call_once(ErrorKind::register::<BudgetExhausted>);
         BudgetExhausted {
             source: source.into(),
         }
@@ -35,11 +38,14 @@ impl BudgetExhausted {
 
 impl fmt::Display for BudgetExhausted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "retry budget exhausted; not retrying after: {}",
-            self.source
-        )
+        // The last error is the `source()`: an error report prints it on its own line.
+        f.write_str("retry budget exhausted; not retrying")
+    }
+}
+
+impl HasErrorKind for BudgetExhausted {
+    fn error_kind(&self) -> ErrorKind {
+        ErrorKind::BudgetExhausted
     }
 }
 

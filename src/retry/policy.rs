@@ -12,9 +12,9 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-use crate::backoff::{Backoff, BackoffBuilder};
 use super::budget::{BudgetBuilder, RetryBudget};
 use super::error::RetryError;
+use crate::backoff::{Backoff, BackoffBuilder};
 use crate::classify::{Classify, Outcome};
 use crate::clock::{duration_to_nanos, Clock};
 use crate::error::{BoxError, ConfigError, ErrorKind};
