@@ -1,0 +1,100 @@
+//! Instruction counts per call, the figure the README publishes next to nanoseconds: unlike
+//! time, it does not move with the other load on a shared 2-core machine.
+//!
+//! Run: `bash benches/instructions.sh` (builds this bench in release, runs it under
+//! `valgrind --tool=callgrind` with 1,000 and 101,000 calls per configuration, and prints the
+//! difference per call, so set-up and runtime start-up cancel out).
+//!
+//! By hand: `target/release/deps/instructions-* <configuration> <calls>`. Under `cargo bench`
+//! (no arguments) it runs each configuration once, as a smoke test.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use seawall::circuit_breaker::CircuitBreaker;
+use seawall::retry::Retry;
+use seawall::BoxError;
+use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+
+const CONFIGURATIONS: [&str; 5] = ["bare", "breaker", "breaker_rate_window", "retry", "stack"];
+
+fn bare() -> impl Service<u64, Response = u64, Error = BoxError, Future = impl Send> + Clone {
+    service_fn(|x: u64| async move { Ok::<_, BoxError>(black_box(x)) })
+}
+
+/// `calls` calls one after another through `svc`, as tower stacks call it.
+async fn drive<S>(mut svc: S, calls: u64)
+where
+    S: Service<u64, Response = u64, Error = BoxError>,
+{
+    for i in 0..calls {
+        let r = svc.ready().await.unwrap().call(black_box(i)).await.unwrap();
+        black_box(r);
+    }
+}
+
+async fn run(configuration: &str, calls: u64) {
+    let breaker = CircuitBreaker::default();
+    let retry = Retry::default();
+    match configuration {
+        "bare" => drive(bare(), calls).await,
+        "breaker" => {
+            drive(
+                ServiceBuilder::new().layer(breaker.layer()).service(bare()),
+                calls,
+            )
+            .await
+        }
+        "breaker_rate_window" => {
+            let breaker = CircuitBreaker::builder()
+                .failure_rate(50.0)
+                .count_window(100)
+                .build()
+                .unwrap();
+            drive(
+                ServiceBuilder::new().layer(breaker.layer()).service(bare()),
+                calls,
+            )
+            .await
+        }
+        "retry" => {
+            drive(
+                ServiceBuilder::new().layer(retry.layer()).service(bare()),
+                calls,
+            )
+            .await
+        }
+        "stack" => {
+            let svc = ServiceBuilder::new()
+                .layer(retry.layer())
+                .layer(breaker.layer())
+                .timeout(Duration::from_secs(1))
+                .service(bare());
+            drive(svc, calls).await
+        }
+        other => panic!("unknown configuration {other:?}; one of {CONFIGURATIONS:?}"),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    match args.as_slice() {
+        [configuration, calls] => {
+            let calls = calls.parse().expect("a number of calls");
+            rt.block_on(run(configuration, calls));
+        }
+        _ => {
+            for configuration in CONFIGURATIONS {
+                rt.block_on(run(configuration, 1_000));
+            }
+            println!("instructions: smoke run done; see benches/instructions.sh");
+        }
+    }
+}
