@@ -2,8 +2,6 @@
 //! allocator (per thread, so other tests' threads do not disturb the counts) around calls and
 //! around a million builds and drops of each type.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::future::Future;
 use std::time::Duration;
 
@@ -11,37 +9,11 @@ use seawall::circuit_breaker::CircuitBreaker;
 use seawall::Outcome;
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-    static LIVE: Cell<i64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        let _ = LIVE.try_with(|c| c.set(c.get() + layout.size() as i64));
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let _ = LIVE.try_with(|c| c.set(c.get() - layout.size() as i64));
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        let _ = LIVE.try_with(|c| c.set(c.get() + new_size as i64 - layout.size() as i64));
-        System.realloc(ptr, layout, new_size)
-    }
-}
+mod common;
+use common::alloc::{allocations, live_bytes, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -130,11 +102,6 @@ fn bare_call_api_allocates_nothing() {
             "allocations in CircuitBreaker::call"
         );
     });
-}
-
-/// Bytes allocated minus bytes freed on this thread.
-fn live_bytes() -> i64 {
-    LIVE.with(Cell::get)
 }
 
 /// Builds and drops `n` of something, after one warm-up build (which may initialise
