@@ -10,14 +10,14 @@
 //! G <= ratio × D + min_per_sec × T + min_per_sec
 //! ```
 //!
-//! (exactly when the floor is zero; with a floor, up to the rounding of fractions of a token
-//! in `f64`). Within that:
+//! (refunds only lower it; it holds up to the rounding of fractions of a token in `f64`, far
+//! below one retry, and exactly while the floor is zero and time stands still). Within that:
 //!
 //! - A success pays for retries during one `period` and never again. The period is kept as a
 //!   window of ten buckets that moves a tenth of the period at a time, so a success counts
-//!   for between nine tenths of the period and the whole of it. Retries charged to a window
-//!   never exceed `ratio` × the successes credited to that window: a retry paid for by a
-//!   success stays in the window as long as that success did, or longer.
+//!   for between nine tenths of the period and the whole of it. The earned credit spent
+//!   within the window at any moment never exceeds `ratio` × the successes credited to it: a
+//!   retry stays in the window at least as long as the successes that paid for it.
 //! - The floor accrues at `min_per_sec` a second and never holds more than one second's
 //!   worth; it starts full. So when a healthy dependency falls over, the first failures can
 //!   spend at most `ratio` × the last period's successes plus `min_per_sec` retries at once;
@@ -51,7 +51,9 @@
 //!   the stripes and settles the accounts under a short lock (a few dozen arithmetic
 //!   operations over the ten buckets, nothing that waits). A lock is fine there: a withdrawal
 //!   is made only when a call has failed and a retry is wanted, a path that is about to wait
-//!   a backoff anyway, and deposits never take it, so the success path never meets it.
+//!   a backoff anyway, and deposits never take it, so the success path never meets it. In
+//!   an outage every failing call withdraws; the section under the lock reads no clock and
+//!   allocates nothing, so they queue only briefly, as they would on one contended word.
 //! - [`balance`](RetryBudget::balance) costs the same as a withdrawal, and stores nothing.
 //! - [`refund`](RetryBudget::refund) is one atomic add.
 //!
@@ -60,7 +62,9 @@
 //! The stripes, the refund count and the accounts live in one allocation, shared by every
 //! clone through an `Arc`: when the last clone is dropped, all of it is freed.
 //!
-//! The accounts a withdrawal settles, under the lock:
+//! The accounts a withdrawal settles, under the lock (a lock rather than a compare-exchange
+//! on one atomic word: the accounts do not fit in a word, and squeezing them into one is what
+//! once forced 32-bit wrapping counts and a 36-bit time stamp):
 //! 1. the successes credited so far and the refunds applied so far, as 64-bit counts that
 //!    only grow: each is the larger of what was credited and the total just read. A total
 //!    read *below* what is credited (a lost increment; or a withdrawal that read the stripes
