@@ -6,8 +6,13 @@
 //! interleavings it explored.)
 //!
 //! Time never moves (a `ManualClock` nobody advances) and `min_per_sec(0)`: the balance is then
-//! exactly `ratio` × (successes − refunds) − granted retries, which makes the bounds exact.
-//! Under loom each thread gets a stripe of its own, so no deposit may be lost either.
+//! exactly `ratio` × (successes − refunds) − granted retries (or zero, when a refund took back
+//! credit already spent), which makes the bounds exact. Under loom each thread gets a stripe
+//! of its own, so no deposit may be lost either.
+//!
+//! Withdrawals read the counts (the refunds, then the stripes) before they take the budget's
+//! lock, so loom explores a withdrawal reading a count and being descheduled while others
+//! deposit and settle, then settling with what it read: the race the models below are about.
 #![cfg(seawall_loom)]
 
 use std::sync::atomic::AtomicUsize as StdAtomicUsize;
@@ -211,6 +216,79 @@ fn a_refunded_deposit_pays_for_no_later_withdrawal() {
         assert_eq!(
             granted, 0,
             "a deposit refunded before any withdrawal paid for a retry"
+        );
+    });
+}
+
+/// Invariant: a withdrawal that read the successes, then was descheduled while they were
+/// deposited and credited by another withdrawal, credits nothing new with its stale count
+/// (an earlier design read such a count as ~2^32 new successes). One thread deposits three
+/// successes while two withdraw: in every interleaving they get at most ⌊0.5 × 3⌋ retries,
+/// and with what is left afterwards, exactly that: each success credited once.
+#[test]
+fn a_withdrawal_with_a_stale_count_credits_no_phantom_successes() {
+    model("stale_count", || {
+        let budget = budget(0.5);
+        let depositor = {
+            let budget = budget.clone();
+            thread::spawn(move || {
+                for _ in 0..3 {
+                    budget.deposit();
+                }
+            })
+        };
+        let withdrawers: Vec<_> = (0..2)
+            .map(|_| {
+                let budget = budget.clone();
+                thread::spawn(move || usize::from(budget.withdraw()))
+            })
+            .collect();
+        depositor.join().unwrap();
+        let granted: usize = withdrawers.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(
+            granted <= 1,
+            "{granted} retries granted for 3 successes x 0.5"
+        );
+        let rest = drain(&budget);
+        assert_eq!(
+            granted + rest,
+            1,
+            "3 successes x 0.5 paid for {granted} concurrent + {rest} later retries"
+        );
+    });
+}
+
+/// Invariant: refunds racing two withdrawals. A call deposits twice and refunds once (one
+/// success in all) while two threads withdraw. The withdrawals never get more than the two
+/// deposits pay for; once the refund is in, no more than the one success pays for: if the
+/// racing withdrawals spent both deposits before the refund, nothing is left after it (the
+/// balance is in debt), and otherwise exactly the one retry that is still owed.
+#[test]
+fn refunds_racing_two_withdrawals_never_pay_for_more_than_the_net_successes() {
+    model("refunds_race", || {
+        let budget = budget(1.0);
+        let calls = {
+            let budget = budget.clone();
+            thread::spawn(move || {
+                budget.deposit();
+                budget.deposit();
+                budget.refund();
+            })
+        };
+        let withdrawers: Vec<_> = (0..2)
+            .map(|_| {
+                let budget = budget.clone();
+                thread::spawn(move || usize::from(budget.withdraw()))
+            })
+            .collect();
+        calls.join().unwrap();
+        let granted: usize = withdrawers.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(granted <= 2, "{granted} retries granted for 2 deposits");
+        let rest = drain(&budget);
+        assert_eq!(
+            granted + rest,
+            granted.max(1),
+            "1 net success paid for {granted} concurrent + {rest} later retries"
         );
     });
 }

@@ -1,57 +1,104 @@
 //! The retry budget: retries may add at most a ratio of recent successes, plus a small floor
-//! per second. Lock-free; no tower, no async.
+//! per second. No tower, no async.
+//!
+//! # What is guaranteed
+//!
+//! Over the whole life of a budget (all its clones together), with `D` the successes
+//! deposited, `T` the seconds elapsed and `G` the retries granted:
+//!
+//! ```text
+//! G <= ratio × D + min_per_sec × T + min_per_sec
+//! ```
+//!
+//! (refunds only lower it; it holds up to the rounding of fractions of a token in `f64`, far
+//! below one retry, and exactly while the floor is zero and time stands still). Within that:
+//!
+//! - A success pays for retries during one `period` and never again. The period is kept as a
+//!   window of ten buckets that moves a tenth of the period at a time, so a success counts
+//!   for between nine tenths of the period and the whole of it. The earned credit spent
+//!   within the window at any moment never exceeds `ratio` × the successes credited to it: a
+//!   retry stays in the window at least as long as the successes that paid for it.
+//! - The floor accrues at `min_per_sec` a second and never holds more than one second's
+//!   worth; it starts full. So when a healthy dependency falls over, the first failures can
+//!   spend at most `ratio` × the last period's successes plus `min_per_sec` retries at once;
+//!   then the rate applies. Retries spend earned credit first and the floor only when that
+//!   runs out, which keeps the floor for a client with little traffic.
+//! - Reading [`balance`](RetryBudget::balance) changes nothing: it computes the balance
+//!   without storing it, so how often a budget is read never changes what it grants.
+//! - Time is the clock's `u64` nanoseconds. Any gap between two withdrawals, a nanosecond or
+//!   a century, is handled the same way: no overflow, no freeze, no NaN.
+//!
+//! Deposits read no clock, so a withdrawal does not know *when* the successes it finds were
+//! made: it takes those deposited since the previous withdrawal as spread evenly over the
+//! time in between and credits only the share that falls within the window. An hour of
+//! successes without a single failure therefore pays, at the first failure, only for the
+//! share of the last period; credit does not bank up in healthy times.
+//!
+//! A [`refund`](RetryBudget::refund) takes a deposit back: a refunded deposit pays for no
+//! retry once the refund is made (a withdrawal that ran between the deposit and its refund
+//! may have spent it; the refund then leaves the balance that much in debt).
+//!
+//! # What it costs
+//!
+//! - [`deposit`](RetryBudget::deposit), one per success, is the hot path: it must cost about
+//!   nothing and must not make cores fight over a cache line. Each thread writes its own
+//!   cache-padded stripe, with a plain load and store rather than a read-modify-write (an
+//!   atomic read-modify-write is a locked instruction, several times the cost). No lock, no
+//!   clock read. Threads are spread over [`STRIPES`] stripes round-robin; two threads that
+//!   share a stripe may, rarely, overwrite each other's increment, which loses successes:
+//!   the budget gets stricter, never looser.
+//! - [`withdraw`](RetryBudget::withdraw), one per retry wanted, reads the clock once, sums
+//!   the stripes and settles the accounts under a short lock (a few dozen arithmetic
+//!   operations over the ten buckets, nothing that waits). A lock is fine there: a withdrawal
+//!   is made only when a call has failed and a retry is wanted, a path that is about to wait
+//!   a backoff anyway, and deposits never take it, so the success path never meets it. In
+//!   an outage every failing call withdraws; the section under the lock reads no clock and
+//!   allocates nothing, so they queue only briefly, as they would on one contended word.
+//! - [`balance`](RetryBudget::balance) costs the same as a withdrawal, and stores nothing.
+//! - [`refund`](RetryBudget::refund) is one atomic add.
 //!
 //! # How it is kept
 //!
-//! *Deposits* (one per success) are the hot path: they must cost about nothing and must not
-//! make cores fight over a cache line. Each thread writes its own cache-padded stripe, with a
-//! plain load and store rather than a read-modify-write (about 2 ns instead of 9 ns on the
-//! reference machine; an atomic RMW is a locked instruction). Threads are spread over
-//! [`STRIPES`] stripes round-robin; two threads that share a stripe may, rarely, overwrite each
-//! other's increment, which loses a success: the budget gets slightly stricter, never looser.
-//! Deposits read no clock.
+//! The stripes, the refund count and the accounts live in one allocation, shared by every
+//! clone through an `Arc`: when the last clone is dropped, all of it is freed.
 //!
-//! The retry layer deposits when a call *succeeds*, never before: a deposit made when a call
-//! starts would let every call in flight pay for retries at the very moment the dependency
-//! falls over. Its response futures reach the stripes through a `&'static` (the stripes are
-//! leaked, 2 KiB per budget), so the deposit needs no reference count. A standalone caller
-//! that must deposit early can take a deposit back with [`RetryBudget::refund`].
+//! The accounts a withdrawal settles, under the lock (a lock rather than a compare-exchange
+//! on one atomic word: the accounts do not fit in a word, and squeezing them into one is what
+//! once forced 32-bit wrapping counts and a 36-bit time stamp):
+//! 1. the successes credited so far and the refunds applied so far, as 64-bit counts that
+//!    only grow: each is the larger of what was credited and the total just read. A total
+//!    read *below* what is credited (a lost increment; or a withdrawal that read the stripes
+//!    and was descheduled while others deposited and credited more) therefore credits
+//!    nothing, instead of looking like a jump of nearly 2^64. The counts never wrap in
+//!    practice (2^64 successes take centuries at a billion a second);
+//! 2. the window: per bucket, the successes credited to it and the tokens spent in it. The
+//!    earned balance is `ratio` × the successes in the window minus the tokens spent in it;
+//!    it may be negative for a while (successes that paid for retries left the window before
+//!    those retries did), which is what bounds each window by its own successes;
+//! 3. refunds take successes back from the newest bucket first. The refund count is read
+//!    before the stripes (Acquire against the refund's Release), so every deposit a refund
+//!    takes back is counted too, and a deposit and its refund are each applied exactly once
+//!    (the two races the loom models in `tests/loom_budget.rs` found in an earlier design);
+//! 4. the floor: one second's worth at most, topped up at `min_per_sec` per second elapsed.
 //!
-//! *Withdrawals* (one per retry) do the accounting, in one compare-exchange loop on a single
-//! `AtomicU64` holding the balance (in 1/1024 tokens) and the time of the last update (in ms):
-//! 1. the banked balance fades linearly over `period`, so successes older than the period no
-//!    longer pay for retries (a sliding period without buckets);
-//! 2. the successes counted since the last withdrawal are credited at `ratio` each, but only
-//!    the share that fell within the last `period` (they are taken as spread evenly over the
-//!    time since the last withdrawal);
-//! 3. the floor accrues at `min_per_sec`, and only tops the balance up to one second's worth:
-//!    it is a rate, not a growing reserve. After a quiet second (and at start) that one
-//!    second's worth is there, so the first failures of an outage can spend at most
-//!    `min_per_sec` retries (default 10) at once, then the rate applies;
-//! 4. a retry takes one token, if there is one.
-//!
-//! Balance and time-stamp move together in one word. Each success and each refund is applied
-//! exactly once: the counts applied so far move forward together in one compare-exchange, so
-//! a deposit and its refund are applied by the same withdrawal, and a refunded deposit never
-//! pays for a retry (both races were found by the loom models in `tests/loom_budget.rs`).
+//! A withdrawal then takes one token, from the earned balance first, then from the floor.
 
 use std::cell::Cell;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use crate::clock::{duration_to_nanos, Clock};
 use crate::error::ConfigError;
-use crate::sync::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering};
 
 /// Number of deposit stripes per budget (one cache line each).
 pub const STRIPES: usize = 16;
 
-const TOKEN_SCALE: f64 = 1024.0;
-const TOKEN_BITS: u32 = 28;
-const TOKEN_MASK: u64 = (1 << TOKEN_BITS) - 1;
-const TIME_MASK: u64 = (1 << (64 - TOKEN_BITS)) - 1;
-const NANOS_PER_MILLI: u64 = 1_000_000;
+/// The buckets the window of one `period` is kept in.
+const BUCKETS: usize = 10;
+
+const NANOS_PER_SEC: f64 = 1e9;
 
 /// A shared retry budget, in the style of Finagle's and gRPC's.
 ///
@@ -59,7 +106,8 @@ const NANOS_PER_MILLI: u64 = 1_000_000;
 /// `period` (default 1 s), plus a floor of `min_per_sec` retries per second (default 10) that
 /// accrues over time and never banks more than one second's worth. A budget with nothing left
 /// refuses the retry; the retry layer then returns the last error wrapped in
-/// [`BudgetExhausted`](super::BudgetExhausted).
+/// [`BudgetExhausted`](super::BudgetExhausted). The module docs say exactly what is
+/// guaranteed and what each operation costs.
 ///
 /// Cloning is cheap (an `Arc`) and clones share one balance: give one budget to every retry
 /// layer in front of the same dependency. Used alone, call [`deposit`](Self::deposit) on each
@@ -77,68 +125,187 @@ const NANOS_PER_MILLI: u64 = 1_000_000;
 ///     .clock(Clock::from(time.clone()))
 ///     .build()
 ///     .expect("valid budget");
-/// for _ in 0..4 {
+/// for _ in 0..6 {
 ///     budget.deposit();
 /// }
-/// assert!(budget.withdraw() && budget.withdraw()); // 4 successes x 0.5
+/// assert!(budget.withdraw() && budget.withdraw()); // 6 successes x 0.5: 3 retries
+/// assert_eq!(budget.balance(), 1.0);
+///
+/// // A success pays for retries during one period (1 s by default), then never again.
+/// time.advance(Duration::from_secs(1));
 /// assert!(!budget.withdraw());
 /// ```
 #[derive(Clone)]
 pub struct RetryBudget {
-    inner: Arc<Inner>,
+    account: Arc<Account>,
 }
 
+/// One budget's state, in the one allocation every clone shares and the last one frees.
+struct Account {
+    /// Successes: one cumulative count per stripe, written by deposits only.
+    deposits: [Stripe; STRIPES],
+    /// Deposits taken back: a cumulative count, written on failure paths only.
+    refunds: AtomicU64,
+    /// What withdrawals have settled so far.
+    ledger: Mutex<Ledger>,
+    terms: Terms,
+    period: Duration,
+    clock: Clock,
+}
+
+/// A count on a cache line of its own (128 bytes: x86 prefetches lines in pairs), so that
+/// threads depositing on different stripes never write the same line.
 #[repr(align(128))]
 struct Stripe(AtomicU64);
 
-/// The deposit stripes of one budget. Leaked on purpose (2 KiB per budget built, never per
-/// call), so that a response future can deposit its success through a `&'static` without
-/// holding a reference count, at the moment the call *succeeds*.
-pub(crate) struct Deposits {
-    stripes: [Stripe; STRIPES],
-}
-
-impl Deposits {
-    /// Records one success: a plain load and store on this thread's stripe (see the module
-    /// docs); no clock read, no lock, no read-modify-write.
-    #[inline]
-    pub(crate) fn deposit(&self) {
-        // Relaxed: the count is a heuristic input read by withdrawals; a late or (rarely) lost
-        // increment only makes the budget a little stricter for a moment.
-        let stripe = &self.stripes[stripe_index() % STRIPES].0;
-        stripe.store(
-            stripe.load(Ordering::Relaxed).wrapping_add(1),
-            Ordering::Relaxed,
-        );
-    }
-
-    fn total(&self) -> u64 {
-        self.stripes
-            .iter()
-            .fold(0u64, |sum, s| sum.wrapping_add(s.0.load(Ordering::Relaxed)))
-    }
-}
-
-impl fmt::Debug for Deposits {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Deposits")
-    }
-}
-
-struct Inner {
-    deposits: &'static Deposits,
-    /// What withdrawals have applied so far, claimed together in one word so that one
-    /// withdrawal applies a deposit and its refund alike: successes turned into tokens (high
-    /// 32 bits) | refunds taken out (low 32 bits), both cumulative and wrapping.
-    claimed: AtomicU64,
-    /// Deposits taken back (a cumulative count; written on failure paths only).
-    refunds: AtomicU64,
-    /// Time of the last update in ms (high bits) | balance in 1/1024 tokens (low bits).
-    state: AtomicU64,
+/// The settings, in the units the arithmetic uses.
+#[derive(Debug, Clone, Copy)]
+struct Terms {
+    /// Tokens (retries) per success.
     ratio: f64,
+    /// Floor tokens per second, and the most the floor holds.
     min_per_sec: f64,
-    period_ms: f64,
-    clock: Clock,
+    /// Width of one bucket of the window, a tenth of the period (at least 1 ns).
+    bucket_nanos: u64,
+}
+
+/// The counts a withdrawal read, outside the lock; possibly stale.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    successes: u64,
+    refunds: u64,
+}
+
+/// The budget's accounts, settled by withdrawals (see the module docs). Pure arithmetic: the
+/// atomics only feed it counts and the clock its time.
+#[derive(Debug, Clone, Copy)]
+struct Ledger {
+    /// The clock time the ledger is settled to, in nanoseconds.
+    at: u64,
+    /// Successes credited so far: the largest total of the stripes ever applied.
+    successes: u64,
+    /// Refunds applied so far: likewise.
+    refunds: u64,
+    /// The window: bucket number `n` (time / `bucket_nanos`) lives at `n % BUCKETS`. Holds
+    /// only the buckets of the last period: settling clears those that left it.
+    window: [Bucket; BUCKETS],
+    /// The floor's tokens, at most `min_per_sec`.
+    floor: f64,
+}
+
+/// One stretch of the window.
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    /// Successes credited to this stretch (fractional when spread over several).
+    successes: f64,
+    /// Tokens of earned credit spent by the retries granted in this stretch.
+    spent: f64,
+}
+
+fn slot(bucket: u64) -> usize {
+    (bucket % BUCKETS as u64) as usize
+}
+
+impl Ledger {
+    /// A new budget's accounts: nothing earned, one second of the floor.
+    fn new(now: u64, terms: &Terms) -> Self {
+        Ledger {
+            at: now,
+            successes: 0,
+            refunds: 0,
+            window: [Bucket::default(); BUCKETS],
+            floor: terms.min_per_sec,
+        }
+    }
+
+    /// Brings the accounts to `now`, crediting the successes and refunds counted since the
+    /// last settlement. `seen` may be stale or low: counts only grow, so a count below what
+    /// is credited already means nothing new.
+    fn settle(&mut self, now: u64, seen: Counts, terms: &Terms) {
+        // A withdrawal that read the clock before another one settled: no time passed.
+        let now = now.max(self.at);
+        let elapsed = now - self.at;
+        let fresh = seen.successes.saturating_sub(self.successes);
+        let taken_back = seen.refunds.saturating_sub(self.refunds);
+        self.successes = self.successes.max(seen.successes);
+        self.refunds = self.refunds.max(seen.refunds);
+
+        let added = terms.min_per_sec * elapsed as f64 / NANOS_PER_SEC;
+        self.floor = (self.floor + added).min(terms.min_per_sec);
+
+        // Clear the buckets that left the window: all of them after a gap of a period.
+        let (from, to) = (self.at / terms.bucket_nanos, now / terms.bucket_nanos);
+        if to > from {
+            for n in (from + 1)..=to.min(from.saturating_add(BUCKETS as u64)) {
+                self.window[slot(n)] = Bucket::default();
+            }
+        }
+
+        if fresh >= taken_back {
+            self.credit((fresh - taken_back) as f64, now, terms);
+        } else {
+            self.take_back((taken_back - fresh) as f64, to);
+        }
+        self.at = now;
+    }
+
+    /// Credits `n` successes counted between the last settlement and `now`. Deposits read no
+    /// clock, so they are taken as spread evenly over that time; the share older than the
+    /// window is never credited.
+    fn credit(&mut self, n: f64, now: u64, terms: &Terms) {
+        let w = terms.bucket_nanos;
+        let (from, to) = (self.at / w, now / w);
+        if from == to {
+            self.window[slot(to)].successes += n;
+            return;
+        }
+        let elapsed = (now - self.at) as f64;
+        for b in to.saturating_sub(BUCKETS as u64 - 1).max(from)..=to {
+            let start = (b * w).max(self.at);
+            let end = b.saturating_add(1).saturating_mul(w).min(now);
+            self.window[slot(b)].successes += n * (end - start) as f64 / elapsed;
+        }
+    }
+
+    /// Takes `n` refunded successes back, newest first. Those that already left the window
+    /// pay for nothing any more: there is nothing left to take back from them.
+    fn take_back(&mut self, mut n: f64, now_bucket: u64) {
+        for b in (now_bucket.saturating_sub(BUCKETS as u64 - 1)..=now_bucket).rev() {
+            let bucket = &mut self.window[slot(b)];
+            let taken = n.min(bucket.successes);
+            bucket.successes -= taken;
+            n -= taken;
+            if n <= 0.0 {
+                return;
+            }
+        }
+    }
+
+    /// Tokens the successes in the window earned, less those spent in it. Negative while
+    /// retries paid for by successes that already left the window are still in it.
+    fn earned(&self, terms: &Terms) -> f64 {
+        let (successes, spent) = self
+            .window
+            .iter()
+            .fold((0.0, 0.0), |(s, p), b| (s + b.successes, p + b.spent));
+        terms.ratio * successes - spent
+    }
+
+    /// The retries allowed now, fractional.
+    fn balance(&self, terms: &Terms) -> f64 {
+        self.earned(terms).max(0.0) + self.floor
+    }
+
+    /// Takes one token, earned credit first, then the floor; `false` if there is not one.
+    fn withdraw(&mut self, terms: &Terms) -> bool {
+        let earned = self.earned(terms).clamp(0.0, 1.0);
+        if earned + self.floor < 1.0 {
+            return false;
+        }
+        self.window[slot(self.at / terms.bucket_nanos)].spent += earned;
+        self.floor = (self.floor - (1.0 - earned)).max(0.0);
+        true
+    }
 }
 
 #[cfg(not(seawall_loom))]
@@ -176,40 +343,24 @@ fn stripe_index() -> usize {
         .unwrap_or(0)
 }
 
-/// Whether the wrapping count `now` is ahead of the count `seen` already applied. A count read
-/// while a racing plain store loses an increment can lag `seen` by a few; anything further
-/// "behind" than that is a count that moved a long way ahead (2^31 successes between two
-/// withdrawals is six hours at 100k calls/s), not backwards.
-fn ahead(now: u32, seen: u32) -> bool {
-    const LOST_SLACK: u32 = 1 << 16;
-    let by = now.wrapping_sub(seen);
-    by != 0 && by < u32::MAX - LOST_SLACK
-}
-
-fn pack(time_ms: u64, tokens: f64) -> u64 {
-    let t = (tokens * TOKEN_SCALE).clamp(0.0, TOKEN_MASK as f64) as u64;
-    ((time_ms & TIME_MASK) << TOKEN_BITS) | t
-}
-
-fn unpack(word: u64) -> (u64, f64) {
-    (word >> TOKEN_BITS, (word & TOKEN_MASK) as f64 / TOKEN_SCALE)
-}
-
 impl RetryBudget {
     /// A builder with the defaults: 20 % of recent successes, 10 retries per second, over 1 s.
     pub fn builder() -> BudgetBuilder {
         BudgetBuilder::default()
     }
 
-    /// Records one success. No clock read, no lock, no read-modify-write (see the module docs).
+    /// Records one success: a plain load and store on this thread's stripe. No clock read, no
+    /// lock, no read-modify-write (see the module docs).
     #[inline]
     pub fn deposit(&self) {
-        self.inner.deposits.deposit();
-    }
-
-    /// The deposit stripes, for a response future to deposit into when its call succeeds.
-    pub(crate) fn deposits(&self) -> &'static Deposits {
-        self.inner.deposits
+        // Relaxed: withdrawals only need to see the count eventually (a late increment makes
+        // the budget stricter for a moment), and a refund orders its own deposit (see
+        // `counts`). A load and a store rather than `fetch_add`: see the module docs.
+        let stripe = &self.account.deposits[stripe_index() % STRIPES].0;
+        stripe.store(
+            stripe.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
     }
 
     /// Takes back one [`deposit`](Self::deposit), for callers that deposit when a call starts
@@ -218,97 +369,57 @@ impl RetryBudget {
     /// then fail would pay for retries during the very outage.)
     pub fn refund(&self) {
         // Release: a withdrawal that sees this refund (Acquire) sees the deposit it takes back.
-        self.inner.refunds.fetch_add(1, Ordering::Release);
+        self.account.refunds.fetch_add(1, Ordering::Release);
     }
 
-    /// Takes one retry from the budget; `false` when there is none left. Reads the clock once.
+    /// Takes one retry from the budget; `false` when there is none left. Reads the clock once
+    /// and takes a short lock (see the module docs).
     pub fn withdraw(&self) -> bool {
-        self.inner.update(1.0)
+        let (now, seen) = self.account.now_and_counts();
+        let terms = &self.account.terms;
+        let mut ledger = self.account.lock();
+        ledger.settle(now, seen, terms);
+        ledger.withdraw(terms)
     }
 
-    /// The retries the budget would allow right now (a fractional balance). Reads the clock.
+    /// The retries the budget would allow right now (a fractional balance). Reads the clock;
+    /// computes on a copy of the accounts and stores nothing, so reading never changes what
+    /// the budget grants.
     pub fn balance(&self) -> f64 {
-        let _ = self.inner.update(0.0);
-        unpack(self.inner.state.load(Ordering::Acquire)).1
+        let (now, seen) = self.account.now_and_counts();
+        let terms = &self.account.terms;
+        let mut ledger = *self.account.lock();
+        ledger.settle(now, seen, terms);
+        ledger.balance(terms)
     }
 }
 
-impl Inner {
-    fn successes(&self) -> u64 {
-        self.deposits.total()
+impl Account {
+    /// The time and the counts, read before taking the lock (settling copes with stale ones).
+    fn now_and_counts(&self) -> (u64, Counts) {
+        // The refunds first, with Acquire: every deposit a refund read here takes back was
+        // stored before that refund (same thread, then Release), so the stripes read next show
+        // it.
+        let refunds = self.refunds.load(Ordering::Acquire);
+        let successes = self.deposits.iter().fold(0u64, |sum, s| {
+            sum.saturating_add(s.0.load(Ordering::Relaxed))
+        });
+        (self.clock.now_nanos(), Counts { successes, refunds })
     }
 
-    /// Brings the balance up to date and takes `cost` tokens if there are that many.
-    fn update(&self, cost: f64) -> bool {
-        let now_ms = (self.clock.now_nanos() / NANOS_PER_MILLI) & TIME_MASK;
-        // Refunds first, with Acquire: every deposit a refund takes back is then seen too.
-        let refunds = self.refunds.load(Ordering::Acquire) as u32;
-        let total = self.successes() as u32;
-        // Credit and debit are claimed together, so one withdrawal applies both.
-        let mut claim = self.claimed.load(Ordering::Acquire);
-        let fresh = loop {
-            let (c, d) = ((claim >> 32) as u32, claim as u32);
-            let nc = if ahead(total, c) { total } else { c };
-            let nd = if ahead(refunds, d) { refunds } else { d };
-            let next = (u64::from(nc) << 32) | u64::from(nd);
-            if next == claim {
-                break 0.0;
-            }
-            match self
-                .claimed
-                .compare_exchange(claim, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => break f64::from(nc.wrapping_sub(c)) - f64::from(nd.wrapping_sub(d)),
-                Err(a) => claim = a,
-            }
-        };
-        let mut current = self.state.load(Ordering::Acquire);
-        loop {
-            let (last_ms, mut tokens) = unpack(current);
-            // A concurrent withdrawal may have stamped a later time than ours: no time passed.
-            let elapsed = now_ms.wrapping_sub(last_ms) & TIME_MASK;
-            let elapsed = if elapsed > TIME_MASK / 2 { 0 } else { elapsed } as f64;
-            tokens *= (1.0 - elapsed / self.period_ms).max(0.0);
-            let in_period = if elapsed > self.period_ms {
-                self.period_ms / elapsed
-            } else {
-                1.0
-            };
-            // Refunds of deposits credited earlier may take the balance below zero: it stops
-            // at zero (the floor still accrues).
-            tokens = (tokens + self.ratio * fresh * in_period).max(0.0);
-            let floor_cap = self.min_per_sec;
-            if tokens < floor_cap {
-                tokens = (tokens + self.min_per_sec * elapsed / 1000.0).min(floor_cap);
-            }
-            let granted = tokens >= cost;
-            if granted {
-                tokens -= cost;
-            }
-            let stamp = if elapsed > 0.0 { now_ms } else { last_ms };
-            let next = pack(stamp, tokens);
-            if next == current {
-                return granted;
-            }
-            match self.state.compare_exchange_weak(
-                current,
-                next,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return granted,
-                Err(actual) => current = actual,
-            }
-        }
+    fn lock(&self) -> impl std::ops::DerefMut<Target = Ledger> + '_ {
+        // Nothing under the lock can panic; if a panic elsewhere ever poisoned it, the
+        // accounts are still whole (every update is a plain store of finished values).
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl fmt::Debug for RetryBudget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryBudget")
-            .field("ratio", &self.inner.ratio)
-            .field("min_per_sec", &self.inner.min_per_sec)
-            .field("period_ms", &self.inner.period_ms)
+            .field("ratio", &self.account.terms.ratio)
+            .field("min_per_sec", &self.account.terms.min_per_sec)
+            .field("period", &self.account.period)
             .finish_non_exhaustive()
     }
 }
@@ -342,8 +453,7 @@ impl Default for BudgetBuilder {
 }
 
 impl BudgetBuilder {
-    /// Retries allowed per recent success (default 0.2). Within `0.0..=1000.0`. The balance
-    /// is capped at 262,143 retries (it is packed into 28 bits of 1/1024 tokens).
+    /// Retries allowed per recent success (default 0.2). Within `0.0..=1000.0`.
     pub fn ratio(mut self, ratio: f64) -> Self {
         self.ratio = ratio;
         self
@@ -357,9 +467,10 @@ impl BudgetBuilder {
         self
     }
 
-    /// How long a success keeps paying for retries (default 1 s; fades linearly). Longer
-    /// periods smooth the budget but let a larger burst of retries through when a healthy
-    /// dependency falls over: at most `ratio` times the successes of one period.
+    /// How long a success keeps paying for retries (default 1 s): for one period after it,
+    /// less at most a tenth (the window moves in tenths of the period), then never again.
+    /// Longer periods smooth the budget but let a larger burst of retries through when a
+    /// healthy dependency falls over: at most `ratio` times the successes of one period.
     pub fn period(mut self, period: Duration) -> Self {
         self.period = period;
         self
@@ -384,20 +495,19 @@ impl BudgetBuilder {
             return Err(ConfigError::Zero { field: "period" });
         }
         let clock = self.clock.unwrap_or_default();
-        let min_per_sec = f64::from(self.min_per_sec);
-        let now_ms = clock.now_nanos() / NANOS_PER_MILLI;
+        let terms = Terms {
+            ratio: self.ratio,
+            min_per_sec: f64::from(self.min_per_sec),
+            bucket_nanos: (duration_to_nanos(self.period) / BUCKETS as u64).max(1),
+        };
+        let ledger = Ledger::new(clock.now_nanos(), &terms);
         Ok(RetryBudget {
-            inner: Arc::new(Inner {
-                deposits: Box::leak(Box::new(Deposits {
-                    stripes: std::array::from_fn(|_| Stripe(AtomicU64::new(0))),
-                })),
-                claimed: AtomicU64::new(0),
+            account: Arc::new(Account {
+                deposits: std::array::from_fn(|_| Stripe(AtomicU64::new(0))),
                 refunds: AtomicU64::new(0),
-                state: AtomicU64::new(pack(now_ms, min_per_sec)),
-                ratio: self.ratio,
-                min_per_sec,
-                period_ms: (duration_to_nanos(self.period) as f64 / NANOS_PER_MILLI as f64)
-                    .max(1.0),
+                ledger: Mutex::new(ledger),
+                terms,
+                period: self.period,
                 clock,
             }),
         })
@@ -409,19 +519,7 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
 
-    #[test]
-    fn a_long_healthy_run_still_credits_successes() {
-        // 2^31 + 1000 successes with no withdrawal in between (six hours at 100k calls/s):
-        // the count is far ahead, not behind, and pays for retries.
-        let (b, _time) = budget(0.2, 1);
-        assert!(b.withdraw()); // the floor
-        b.inner.deposits.stripes[0]
-            .0
-            .store((1 << 31) + 1000, Ordering::Relaxed);
-        assert!(b.withdraw(), "2^31 successes credited nothing");
-        assert!(!ahead(5, 7), "a count a little behind is a lost increment");
-        assert!(ahead(7, 5) && ahead(1 << 31, 0) && !ahead(3, 3));
-    }
+    const DAY: Duration = Duration::from_secs(86_400);
 
     fn budget(ratio: f64, floor: u32) -> (RetryBudget, ManualClock) {
         let time = ManualClock::new();
@@ -441,6 +539,105 @@ mod tests {
         }
         n
     }
+
+    fn deposit(b: &RetryBudget, n: u32) {
+        for _ in 0..n {
+            b.deposit();
+        }
+    }
+
+    /// Terms of a 1 s period.
+    fn terms(ratio: f64, min_per_sec: f64) -> Terms {
+        Terms {
+            ratio,
+            min_per_sec,
+            bucket_nanos: 100_000_000,
+        }
+    }
+
+    fn counts(successes: u64, refunds: u64) -> Counts {
+        Counts { successes, refunds }
+    }
+
+    // ===== the arithmetic =====
+
+    #[test]
+    fn a_count_read_below_what_is_credited_credits_nothing() {
+        // The race of a withdrawal that summed the stripes, was descheduled while a million
+        // successes were deposited and credited by another withdrawal, then settled with its
+        // stale total; or a stripe that stepped back over a lost increment.
+        let terms = terms(1e-5, 0.0);
+        let balance = |ledger: &Ledger| (ledger.balance(&terms) * 1e6).round() / 1e6;
+        let mut ledger = Ledger::new(0, &terms);
+        ledger.settle(0, counts(1_000_000, 0), &terms);
+        assert_eq!(balance(&ledger), 10.0);
+        ledger.settle(0, counts(10, 0), &terms);
+        assert_eq!(
+            balance(&ledger),
+            10.0,
+            "a stale count read as new successes"
+        );
+        // Counted from the largest total applied: 100,000 more pay for one more retry.
+        ledger.settle(0, counts(1_100_000, 0), &terms);
+        assert_eq!(balance(&ledger), 11.0);
+        // The same for refunds: a stale refund count takes nothing back twice.
+        ledger.settle(0, counts(1_100_000, 100_000), &terms);
+        ledger.settle(0, counts(1_100_000, 3), &terms);
+        assert_eq!(balance(&ledger), 10.0);
+    }
+
+    #[test]
+    fn huge_gaps_neither_overflow_nor_lose_the_accounts() {
+        // A 10 ns period: one-nanosecond buckets, so bucket numbers reach u64::MAX.
+        let terms = Terms {
+            ratio: 1000.0,
+            min_per_sec: f64::from(u32::MAX),
+            bucket_nanos: 1,
+        };
+        let mut ledger = Ledger::new(0, &terms);
+        ledger.settle(u64::MAX, counts(u64::MAX, u64::MAX - 1), &terms);
+        let balance = ledger.balance(&terms);
+        assert!(balance.is_finite(), "{balance}");
+        assert_eq!(ledger.at, u64::MAX);
+        assert!(ledger.withdraw(&terms));
+        // At the end of time: no time passes, nothing wraps.
+        ledger.settle(u64::MAX, counts(u64::MAX, u64::MAX), &terms);
+        assert!(ledger.balance(&terms).is_finite());
+        // A clock reading behind the ledger (read before another withdrawal settled) is "no
+        // time passed", not a gap of nearly 2^64 nanoseconds.
+        let terms = self::terms(0.0, 10.0);
+        let mut ledger = Ledger::new(1_000, &terms);
+        while ledger.withdraw(&terms) {}
+        ledger.settle(999, counts(0, 0), &terms);
+        assert_eq!(ledger.balance(&terms), 0.0);
+    }
+
+    #[test]
+    fn credit_is_taken_back_newest_first_and_spent_credit_leaves_a_debt() {
+        let terms = terms(1.0, 0.0);
+        let mut ledger = Ledger::new(0, &terms);
+        ledger.settle(0, counts(1, 0), &terms);
+        assert!(ledger.withdraw(&terms));
+        // The deposit that paid is refunded: the balance is one token in debt, which the
+        // next success pays off instead of paying for a retry.
+        ledger.settle(0, counts(1, 1), &terms);
+        assert_eq!(ledger.earned(&terms), -1.0);
+        ledger.settle(0, counts(2, 1), &terms);
+        assert!(
+            !ledger.withdraw(&terms),
+            "a refunded deposit paid for a retry"
+        );
+        // A refund takes from the newest successes: those of a moment ago stay spent, the
+        // older ones still expire on time.
+        let mut ledger = Ledger::new(0, &terms);
+        ledger.settle(0, counts(3, 0), &terms);
+        ledger.settle(500_000_000, counts(5, 0), &terms);
+        ledger.settle(500_000_000, counts(5, 2), &terms);
+        assert_eq!(ledger.window[0].successes, 3.0);
+        assert_eq!(ledger.window[5].successes, 0.0);
+    }
+
+    // ===== the budget =====
 
     #[test]
     fn starts_with_one_second_of_floor_only() {
@@ -465,34 +662,106 @@ mod tests {
     #[test]
     fn successes_pay_for_ratio_retries() {
         let (b, _) = budget(0.2, 0);
-        for _ in 0..100 {
-            b.deposit();
-        }
+        deposit(&b, 100);
         assert_eq!(drain(&b), 20);
     }
 
     #[test]
-    fn old_successes_fade_over_the_period() {
+    fn retries_spend_earned_credit_before_the_floor() {
+        let (b, _) = budget(1.0, 1);
+        deposit(&b, 2);
+        assert!(b.withdraw() && b.withdraw());
+        assert_eq!(b.balance(), 1.0, "the floor is still whole");
+        assert!(b.withdraw());
+        assert!(!b.withdraw());
+    }
+
+    #[test]
+    fn a_success_pays_for_one_period_then_never_again() {
         let (b, time) = budget(0.2, 0);
-        for _ in 0..100 {
-            b.deposit();
-        }
-        assert!((b.balance() - 20.0).abs() < 0.01);
-        time.advance(Duration::from_millis(500));
-        assert!((b.balance() - 10.0).abs() < 0.01);
-        time.advance(Duration::from_secs(1));
+        deposit(&b, 100);
+        assert!(b.withdraw()); // credits the 100 successes, now
+        assert_eq!(b.balance(), 19.0);
+        time.advance(Duration::from_millis(999));
+        assert_eq!(b.balance(), 19.0, "no fading within the period");
+        time.advance(Duration::from_millis(1));
+        assert_eq!(b.balance(), 0.0);
         assert_eq!(drain(&b), 0);
     }
 
     #[test]
     fn successes_long_ago_count_only_for_their_share_of_the_period() {
         let (b, time) = budget(1.0, 0);
-        for _ in 0..100 {
-            b.deposit();
-        }
-        // 100 successes over the last 10 s: about 10 of them fall in the last second.
+        deposit(&b, 100);
+        // 100 successes over the last 10 s, as far as the budget can tell: about 10 of them
+        // fall in the last second (9 to 10: the window is 0.9 to 1 period long).
         time.advance(Duration::from_secs(10));
+        assert!((9..=10).contains(&drain(&b)));
+    }
+
+    #[test]
+    fn reading_the_balance_often_grants_the_same_as_not_reading_it() {
+        let (read, read_time) = budget(0.2, 0);
+        let (unread, unread_time) = budget(0.2, 0);
+        for (b, _) in [(&read, &read_time), (&unread, &unread_time)] {
+            deposit(b, 1000);
+            assert!(b.withdraw()); // credits the successes at time 0
+        }
+        // 1.5 s of a 1 s period, the balance read every 10 ms on one twin only.
+        for _ in 0..150 {
+            read_time.advance(Duration::from_millis(10));
+            let _ = read.balance();
+        }
+        unread_time.advance(Duration::from_millis(1500));
+        let (r, u) = (drain(&read), drain(&unread));
+        assert_eq!(r, u, "reading the balance changed what the budget grants");
+        assert_eq!(r, 0, "successes 1.5 periods old still paid");
+    }
+
+    #[test]
+    fn idle_for_400_days_then_the_floor_refills_and_deposits_still_pay() {
+        let (b, time) = budget(0.2, 10);
         assert_eq!(drain(&b), 10);
+        time.advance(DAY * 400);
+        assert_eq!(drain(&b), 10, "the floor refills after any idle time");
+        deposit(&b, 100);
+        assert_eq!(drain(&b), 20, "deposits pay after any idle time");
+        time.advance(Duration::from_secs(2));
+        assert_eq!(
+            drain(&b),
+            10,
+            "and the budget keeps moving: only the floor is left"
+        );
+    }
+
+    #[test]
+    fn the_end_of_time_is_not_an_overflow() {
+        let (b, time) = budget(0.2, 10);
+        deposit(&b, 100);
+        time.advance(Duration::MAX); // the clock saturates at u64::MAX nanoseconds
+        let balance = b.balance();
+        assert!((balance - 10.0).abs() < 1e-6, "{balance}");
+        assert_eq!(drain(&b), 10);
+        deposit(&b, 100);
+        assert_eq!(drain(&b), 20);
+    }
+
+    #[test]
+    fn a_long_healthy_run_still_credits_successes() {
+        // 2^40 successes on one stripe with no withdrawal in between: far ahead, credited.
+        let (b, _time) = budget(0.2, 1);
+        assert!(b.withdraw()); // the floor
+        b.account.deposits[0].0.store(1 << 40, Ordering::Relaxed);
+        assert!(b.withdraw(), "2^40 successes credited nothing");
+    }
+
+    #[test]
+    fn clones_share_one_balance() {
+        let (b, _) = budget(1.0, 0);
+        let c = b.clone();
+        deposit(&c, 3);
+        assert_eq!(drain(&b), 3);
+        assert!(!c.withdraw());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tokio::time::{Instant, Sleep};
 use tower::timeout::error::Elapsed;
 use tower_service::Service;
 
-use super::budget::Deposits;
+use super::budget::RetryBudget;
 use super::error::BudgetExhausted;
 use super::policy::{self, CloneRequest, Decision, Retry, RetryEvent, RetryState};
 use super::service::Fast;
@@ -40,9 +40,9 @@ pin_project! {
         deadline: u64,
         // The policy, reached on a failure without holding a reference count.
         policy: policy::PolicyRef,
-        // The budget's deposit stripes: a success is deposited when it happens, never before,
-        // so calls still in flight cannot pay for retries.
-        deposits: Option<&'static Deposits>,
+        // The budget: a success is deposited when it happens, never before, so calls still in
+        // flight cannot pay for retries. (A clone per call: one reference count.)
+        budget: Option<RetryBudget>,
         retry: RetrySlot,
     }
 }
@@ -166,7 +166,7 @@ where
                 NO_DEADLINE
             },
             policy: fast.policy,
-            deposits: fast.deposits,
+            budget: fast.budget.clone(),
             retry: RetrySlot(retrying),
         }
     }
@@ -193,8 +193,8 @@ where
                 StateProj::Called { future } => {
                     let result = ready!(future.poll(cx));
                     if this.classifier.classify(&result) == Outcome::Success {
-                        if let Some(deposits) = this.deposits {
-                            deposits.deposit();
+                        if let Some(budget) = this.budget {
+                            budget.deposit();
                         }
                         self.project().state.set(State::Done);
                         return Poll::Ready(result.map_err(Into::into));
@@ -257,8 +257,8 @@ where
                     };
                     // A success is deposited when it happens: one per call, whatever the attempt.
                     if outcome == Outcome::Success {
-                        if let Some(deposits) = this.deposits {
-                            deposits.deposit();
+                        if let Some(budget) = this.budget {
+                            budget.deposit();
                         }
                     }
                     if outcome != Outcome::Failure || this.request.is_none() {
