@@ -66,7 +66,9 @@ impl ErrorKind {
             // `source()` first: a generic seawall wrapper registers its concrete type there
             // (the only place its `E: Error` bound is known), before it is looked up.
             let next = e.source();
-            if let Some(kind) = Self::direct(e) {
+            // A probe that answers `Inner` (a wrapper around an error it cannot see into)
+            // is no match: the causes further down may still say more.
+            if let Some(kind) = Self::direct(e).filter(|k| *k != ErrorKind::Inner) {
                 return kind;
             }
             current = next;
@@ -116,6 +118,19 @@ impl ErrorKind {
             type_id: TypeId::of::<T>(),
             of_any: probe_any::<T>,
             of_dyn: Some(probe_dyn::<T>),
+        });
+    }
+
+    /// Registers `T` with probes of its own: for a generic wrapper whose kind depends on what
+    /// it wraps, registered where the wrapped type's bounds are known.
+    pub(crate) fn register_probes<T: 'static>(
+        of_any: fn(&dyn Any) -> Option<ErrorKind>,
+        of_dyn: Option<fn(&(dyn Error + 'static)) -> Option<ErrorKind>>,
+    ) {
+        register_entry(Entry {
+            type_id: TypeId::of::<T>(),
+            of_any,
+            of_dyn,
         });
     }
 
@@ -180,11 +195,9 @@ fn register_entry(entry: Entry) {
     }
     let mut entries = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
     match entries.iter_mut().find(|e| e.type_id == entry.type_id) {
-        Some(existing) => {
-            if existing.of_dyn.is_none() {
-                existing.of_dyn = entry.of_dyn;
-            }
-        }
+        // A registration that knows the type is an `Error` brings the deeper probes.
+        Some(existing) if existing.of_dyn.is_none() => *existing = entry,
+        Some(_) => {}
         None => entries.push(entry),
     }
 }
@@ -381,6 +394,32 @@ mod tests {
         ErrorKind::register::<Shed>(); // idempotent
         assert_eq!(ErrorKind::of(&*boxed), ErrorKind::CircuitOpen);
         assert_eq!(ErrorKind::of_any(&Shed), ErrorKind::CircuitOpen);
+    }
+
+    /// A user's error whose cause is a timeout.
+    #[derive(Debug)]
+    struct Upstream(tower::timeout::error::Elapsed);
+    impl fmt::Display for Upstream {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("upstream call failed")
+        }
+    }
+    impl Error for Upstream {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_call_error_does_not_hide_a_timeout_among_its_errors_causes() {
+        let plain = Upstream(tower::timeout::error::Elapsed::new());
+        assert_eq!(ErrorKind::of(&plain), ErrorKind::Timeout);
+        let wrapped = CallError::inner(Upstream(tower::timeout::error::Elapsed::new()));
+        assert_eq!(ErrorKind::of(&wrapped), ErrorKind::Timeout);
+        // Once `of` has seen the type, `of_any` walks the causes too.
+        assert_eq!(ErrorKind::of_any(&wrapped), ErrorKind::Timeout);
+        let nested = CallError::inner(wrapped);
+        assert_eq!(ErrorKind::of(&nested), ErrorKind::Timeout);
     }
 
     #[test]

@@ -77,6 +77,10 @@ impl HasErrorKind for CircuitOpen {
 /// the call's error, so an error report prints each message once. [`kind`](Self::kind),
 /// [`ErrorKind::of`] and [`ErrorKind::of_any`] tell a rejection from the call's own error (and
 /// see through the call's error: a timeout is still a timeout).
+///
+/// `ErrorKind::of_any` knows a `CallError<E>` once a breaker has made one with that `E` (the
+/// type registers itself then); for one built by hand before that, in a test fake, call
+/// `ErrorKind::register_any::<CallError<E>>()` first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallError<E> {
     /// The breaker rejected the call; the closure was not run.
@@ -114,7 +118,9 @@ impl<E> CallError<E> {
     }
 
     /// The kind of failure: [`ErrorKind::CircuitOpen`] for a rejection, else the kind of the
-    /// inner error (a timeout is still a timeout).
+    /// inner error (a timeout is still a timeout), as [`ErrorKind::of_any`] tells it. For an
+    /// inner error type of your own whose *causes* hold a timeout or a rejection, use
+    /// [`ErrorKind::of`], which walks the whole `source()` chain.
     pub fn kind(&self) -> ErrorKind
     where
         E: 'static,
@@ -138,13 +144,30 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
 impl<E: Error + 'static> Error for CallError<E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         // Registered here, the one place where `E: Error` is known, so `ErrorKind::of` (which
-        // calls `source()` before it looks a link up) can downcast to this type.
-        ErrorKind::register::<Self>();
+        // calls `source()` before it looks a link up) can downcast to this type and walk the
+        // inner error's own causes.
+        ErrorKind::register_probes::<Self>(deep_any::<E>, Some(deep_dyn::<E>));
         match self {
             CallError::Rejected(open) => open.source(),
             CallError::Inner(e) => e.source(),
         }
     }
+}
+
+/// The kind of a `CallError<E>` whose `E` is an `Error`: the inner error's whole chain.
+fn deep_kind<E: Error + 'static>(err: &CallError<E>) -> ErrorKind {
+    match err {
+        CallError::Rejected(_) => ErrorKind::CircuitOpen,
+        CallError::Inner(e) => ErrorKind::of(e),
+    }
+}
+
+fn deep_any<E: Error + 'static>(any: &dyn std::any::Any) -> Option<ErrorKind> {
+    any.downcast_ref::<CallError<E>>().map(deep_kind)
+}
+
+fn deep_dyn<E: Error + 'static>(err: &(dyn Error + 'static)) -> Option<ErrorKind> {
+    err.downcast_ref::<CallError<E>>().map(deep_kind)
 }
 
 impl<E: 'static> HasErrorKind for CallError<E> {
