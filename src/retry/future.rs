@@ -2,6 +2,7 @@ use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -10,7 +11,6 @@ use tokio::time::{Instant, Sleep};
 use tower::timeout::error::Elapsed;
 use tower_service::Service;
 
-use super::budget::Deposits;
 use super::error::BudgetExhausted;
 use super::policy::{self, CloneRequest, Decision, Retry, RetryEvent, RetryState};
 use super::service::Fast;
@@ -22,9 +22,8 @@ pin_project! {
     ///
     /// A state machine: `Called` (an attempt in flight, under the per-attempt timeout if
     /// any), `Waiting` (the backoff), `Readying` (`poll_ready` on the inner service before the
-    /// next attempt). Kept small and free of reference counts for the success path (see the
-    /// module docs on cost): it reaches its policy through a `&'static` anchor, and what only a retry needs (the
-    /// policy, the rng, the timer) is boxed once, at the first failure.
+    /// next attempt). It holds an `Arc` of its policy, so it outlives its stack; what only a
+    /// retry needs (the rng, the timer) is boxed once, at the first failure.
     pub struct ResponseFuture<S, Req, C, R>
     where
         S: Service<Req>,
@@ -38,11 +37,11 @@ pin_project! {
         clone_request: R,
         // In the policy clock's nanoseconds; `NO_DEADLINE` when none.
         deadline: u64,
-        // The policy, reached on a failure without holding a reference count.
-        policy: policy::PolicyRef,
-        // The budget's deposit stripes: a success is deposited when it happens, never before,
-        // so calls still in flight cannot pay for retries.
-        deposits: Option<&'static Deposits>,
+        // The policy, kept alive by the call: a call outlives its stack (`oneshot`, a
+        // reload) and still retries, deposits and runs its hooks. A success is deposited
+        // into its budget when it happens, never before, so calls still in flight cannot pay
+        // for retries.
+        policy: Arc<policy::Shared>,
         retry: RetrySlot,
     }
 }
@@ -93,13 +92,9 @@ pin_project! {
 }
 
 impl Retrying {
-    fn boxed(policy: policy::PolicyRef) -> Option<Pin<Box<Retrying>>> {
-        Some(Self::with(policy.upgrade()?))
-    }
-
     #[cold]
     #[inline(never)]
-    fn with(shared: std::sync::Arc<policy::Shared>) -> Pin<Box<Retrying>> {
+    fn with(shared: Arc<policy::Shared>) -> Pin<Box<Retrying>> {
         let state = RetryState::new(shared);
         Box::pin(Retrying {
             state,
@@ -149,7 +144,7 @@ where
         // state now, while the policy is at hand (a future that outlives every handle of its
         // policy must still time its attempts). The call allocates its timer anyway.
         let retrying = if fast.has_attempt_timeout {
-            Some(Retrying::with(std::sync::Arc::clone(&retry.shared)))
+            Some(Retrying::with(Arc::clone(&retry.shared)))
         } else {
             None
         };
@@ -165,8 +160,7 @@ where
             } else {
                 NO_DEADLINE
             },
-            policy: fast.policy,
-            deposits: fast.deposits,
+            policy: Arc::clone(&retry.shared),
             retry: RetrySlot(retrying),
         }
     }
@@ -193,8 +187,8 @@ where
                 StateProj::Called { future } => {
                     let result = ready!(future.poll(cx));
                     if this.classifier.classify(&result) == Outcome::Success {
-                        if let Some(deposits) = this.deposits {
-                            deposits.deposit();
+                        if let Some(budget) = &this.policy.budget {
+                            budget.deposit();
                         }
                         self.project().state.set(State::Done);
                         return Poll::Ready(result.map_err(Into::into));
@@ -257,8 +251,8 @@ where
                     };
                     // A success is deposited when it happens: one per call, whatever the attempt.
                     if outcome == Outcome::Success {
-                        if let Some(deposits) = this.deposits {
-                            deposits.deposit();
+                        if let Some(budget) = &this.policy.budget {
+                            budget.deposit();
                         }
                     }
                     if outcome != Outcome::Failure || this.request.is_none() {
@@ -266,14 +260,10 @@ where
                         return Poll::Ready(finish(result, false));
                     }
                     let hint = result.as_ref().and_then(|r| this.classifier.retry_after(r));
-                    if this.retry.0.is_none() {
-                        this.retry.0 = Retrying::boxed(this.policy);
-                    }
-                    let Some(retrying) = this.retry.0.as_mut() else {
-                        // The policy is gone (every handle dropped): no retry.
-                        this.state.set(State::Done);
-                        return Poll::Ready(finish(result, false));
-                    };
+                    let retrying = this
+                        .retry
+                        .0
+                        .get_or_insert_with(|| Retrying::with(Arc::clone(this.policy)));
                     let deadline = Some(*this.deadline).filter(|d| *d != NO_DEADLINE);
                     let attempt = retrying.attempt;
                     let decision = retrying

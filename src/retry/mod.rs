@@ -68,14 +68,14 @@
 //! - a copy of the request, kept for the retries ([`CloneRequest`]); the last possible
 //!   attempt sends the original, so `max_retries(0)` copies nothing;
 //! - one budget deposit when the call succeeds: a plain store on a per-thread stripe (see
-//!   [`RetryBudget`]), reached through a `&'static`, so no reference count;
+//!   [`RetryBudget`]);
+//! - a clone of the policy's `Arc` (two uncontended atomic read-modify-writes: the increment
+//!   now, the decrement when the call ends), so that the call owns what it needs: it still
+//!   retries, deposits and runs its hooks when the last handle to its stack is dropped while
+//!   it runs (`oneshot`, a config reload). Nothing is leaked: a policy's memory is freed with
+//!   its last handle and its last call. Calls on several cores through one policy share that
+//!   count's cache line (kept apart from the fields every call reads);
 //! - the classifier, and a small response future.
-//!
-//! The response future holds no `Arc`: cloning one per call costs two atomic
-//! read-modify-writes (about 18 ns here, worse when cores share the count), several times the
-//! target. It holds a `&'static` reference to a small block that points weakly at the policy
-//! (the same device as the circuit breaker's), and upgrades it only when the call fails or is
-//! cancelled. That block, 16 bytes, is never freed: build policies once, not per request.
 //!
 //! Opt-ins cost more: a deadline reads the clock at every call (about 17 ns); a per-attempt
 //! timeout allocates one timer per call. A call that retries allocates once (the policy
@@ -98,6 +98,11 @@ mod future;
 mod layer;
 mod policy;
 mod service;
+
+// Retry no longer deposits through the budget's leaked stripes; the budget's rewrite (a
+// parallel branch) removes `deposits()`. Until it lands, this keeps `-D dead_code` quiet
+// without touching `budget.rs`. Delete this line when merging that branch.
+const _: fn(&RetryBudget) -> &'static budget::Deposits = RetryBudget::deposits;
 
 pub use crate::backoff::{Backoff, BackoffBuilder, Delays, Growth, Jitter};
 pub use budget::{BudgetBuilder, RetryBudget, STRIPES};

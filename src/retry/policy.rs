@@ -1,7 +1,6 @@
 //! The retry policy: its builder, defaults and validation, the decision taken after each
 //! failed attempt, and the bare async API. No tower here.
 
-use crate::sync::Anchor;
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
@@ -88,9 +87,15 @@ where
     }
 }
 
-/// The validated policy, shared by every clone of a [`Retry`] and the services it builds.
+/// The validated policy, shared by every clone of a [`Retry`], the services it builds and
+/// their calls in flight (each response future holds an `Arc` of it, so a call outlives its
+/// stack).
+///
+/// Aligned to two cache lines so that the `Arc`'s reference counts, which every call writes
+/// (a clone and a drop), sit on a line of their own, apart from the fields every call reads:
+/// under contention the counts' line moves between cores, the fields' line stays shared.
+#[repr(align(128))]
 pub(crate) struct Shared {
-    anchor: PolicyRef,
     pub(crate) max_retries: u32,
     pub(crate) backoff: Backoff,
     pub(crate) budget: Option<RetryBudget>,
@@ -187,23 +192,6 @@ impl RetryState {
     }
 }
 
-// ===== finding the policy from a response future without a per-call refcount =====
-//
-// A response future must reach the policy to retry.
-// Cloning the `Arc` into every future costs two atomic read-modify-writes per call, several
-// times the whole success-path target, for the rare call that fails. So a future holds the
-// policy's `&'static Anchor` (see `crate::sync::Anchor`, shared with the circuit breaker) and
-// upgrades it on the failure path only.
-
-pub(crate) type PolicyRef = &'static Anchor<Shared>;
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // Lets the anchor's `Weak` go, so this allocation is freed too.
-        self.anchor.clear();
-    }
-}
-
 // ===== Retry =====
 
 /// A retry policy: how many retries, how long to wait, what the budget allows.
@@ -248,11 +236,6 @@ impl Retry {
     /// The budget retries draw from, if any.
     pub fn budget(&self) -> Option<&RetryBudget> {
         self.shared.budget.as_ref()
-    }
-
-    #[inline]
-    pub(crate) fn anchor(&self) -> PolicyRef {
-        self.shared.anchor
     }
 
     /// The deadline of a call starting now, in the policy clock's nanoseconds (`u64::MAX`
@@ -541,8 +524,7 @@ impl Builder {
                 .ok(),
         };
         let seed = self.seed.unwrap_or_else(os_seed);
-        let shared = Arc::new_cyclic(|weak| Shared {
-            anchor: Anchor::leak(weak.clone()),
+        let shared = Arc::new(Shared {
             max_retries: self.max_retries,
             backoff,
             budget,

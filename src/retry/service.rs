@@ -2,7 +2,6 @@ use std::task::{Context, Poll};
 
 use tower_service::Service;
 
-use super::budget::{Deposits, RetryBudget};
 use super::future::ResponseFuture;
 use super::policy::{CloneRequest, Retry};
 use crate::classify::Classify;
@@ -35,8 +34,6 @@ pub struct RetryService<S, C, R> {
 /// The part of the policy every call reads.
 #[derive(Debug, Clone)]
 pub(crate) struct Fast {
-    pub(crate) deposits: Option<&'static Deposits>,
-    pub(crate) policy: super::policy::PolicyRef,
     pub(crate) copy_request: bool,
     pub(crate) has_deadline: bool,
     pub(crate) has_attempt_timeout: bool,
@@ -46,8 +43,6 @@ impl<S, C, R> RetryService<S, C, R> {
     /// Wraps `inner`, retrying through `retry`.
     pub fn new(inner: S, retry: Retry, classifier: C, clone_request: R) -> Self {
         let fast = Fast {
-            deposits: retry.shared.budget.as_ref().map(RetryBudget::deposits),
-            policy: retry.anchor(),
             copy_request: retry.shared.max_retries > 0,
             has_deadline: retry.shared.deadline.is_some(),
             has_attempt_timeout: retry.shared.attempt_timeout.is_some(),

@@ -1,0 +1,194 @@
+//! A call owns what it needs: it outlives the stack that made it (tower's `oneshot`, a config
+//! reload dropping the old stack), and nothing of a policy is left once its handles and its
+//! calls are gone. Paused time throughout.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use seawall::retry::{Backoff, Jitter, Retry, RetryBudget};
+use seawall::BoxError;
+use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+
+// ===== live bytes, per thread (so parallel tests do not disturb each other) =====
+
+struct CountingAlloc;
+
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = LIVE.try_with(|l| l.set(l.get() + layout.size() as isize));
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let _ = LIVE.try_with(|l| l.set(l.get() - layout.size() as isize));
+        System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn live_bytes() -> isize {
+    LIVE.with(Cell::get)
+}
+
+/// A service failing its first `failures` calls; counts the calls.
+fn flaky(
+    failures: u32,
+) -> (
+    impl Service<(), Response = u32, Error = BoxError, Future = impl Send> + Clone + Send,
+    Arc<AtomicU32>,
+) {
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let svc = service_fn(move |()| {
+        let n = c.fetch_add(1, Ordering::Relaxed) + 1;
+        async move {
+            if n <= failures {
+                Err::<u32, BoxError>(format!("failure {n}").into())
+            } else {
+                Ok(n)
+            }
+        }
+    });
+    (svc, calls)
+}
+
+fn policy(budget: Option<&RetryBudget>, retries: &Arc<AtomicU32>) -> Retry {
+    let r = retries.clone();
+    let builder = Retry::builder()
+        .max_retries(3)
+        .backoff(Backoff::constant(Duration::from_millis(10)).jitter(Jitter::None))
+        .on_retry(move |_| {
+            r.fetch_add(1, Ordering::Relaxed);
+        });
+    match budget {
+        Some(b) => builder.budget(b.clone()),
+        None => builder.no_budget(),
+    }
+    .build()
+    .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn oneshot_retries_exactly_like_ready_then_call() {
+    let retries = Arc::new(AtomicU32::new(0));
+    let (svc, calls) = flaky(2);
+    let stack = ServiceBuilder::new()
+        .layer(policy(None, &retries).layer())
+        .service(svc);
+    // `oneshot` drops the service, and with it the only handle to the policy, right after
+    // `call`: the call must still retry.
+    assert_eq!(stack.oneshot(()).await.unwrap(), 3);
+    assert_eq!(calls.load(Ordering::Relaxed), 3);
+    assert_eq!(retries.load(Ordering::Relaxed), 2);
+
+    let retries = Arc::new(AtomicU32::new(0));
+    let (svc, calls) = flaky(2);
+    let mut stack = ServiceBuilder::new()
+        .layer(policy(None, &retries).layer())
+        .service(svc);
+    assert_eq!(stack.ready().await.unwrap().call(()).await.unwrap(), 3);
+    assert_eq!(calls.load(Ordering::Relaxed), 3);
+    assert_eq!(retries.load(Ordering::Relaxed), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_running_when_its_stack_is_dropped_still_retries_deposits_and_runs_hooks() {
+    let budget = RetryBudget::builder()
+        .ratio(1.0)
+        .min_per_sec(1)
+        .build()
+        .unwrap();
+    let retries = Arc::new(AtomicU32::new(0));
+    let (svc, calls) = flaky(1);
+    let mut stack = ServiceBuilder::new()
+        .layer(policy(Some(&budget), &retries).layer())
+        .service(svc);
+    let call = stack.ready().await.unwrap().call(());
+    // A config reload: the old stack (and its policy's last handle) goes while a call runs.
+    drop(stack);
+    assert_eq!(
+        call.await.unwrap(),
+        2,
+        "retried after the stack was dropped"
+    );
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+    assert_eq!(retries.load(Ordering::Relaxed), 1, "the hook ran");
+    // The floor paid for the retry (1 - 1 = 0); the success deposited 1.
+    assert!(
+        (budget.balance() - 1.0).abs() < 0.01,
+        "the success was deposited: balance {}",
+        budget.balance()
+    );
+}
+
+/// Live bytes left per round after `rounds` rounds of `f`, warmed up by one round first.
+fn left_per_round(rounds: usize, mut f: impl FnMut()) -> isize {
+    f();
+    let before = live_bytes();
+    for _ in 0..rounds {
+        f();
+    }
+    (live_bytes() - before) / rounds as isize
+}
+
+#[test]
+fn a_million_policies_built_and_dropped_leave_nothing() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let budget = RetryBudget::builder().build().unwrap();
+    let before = live_bytes();
+    for _ in 0..1_000_000 {
+        drop(Retry::builder().no_budget().build().unwrap());
+        drop(Retry::builder().budget(budget.clone()).build().unwrap());
+    }
+    assert_eq!(live_bytes() - before, 0, "bytes left by a million policies");
+}
+
+#[test]
+fn a_policy_that_made_calls_leaves_nothing_once_its_calls_end() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let left = left_per_round(1000, || {
+        rt.block_on(async {
+            let retries = Arc::new(AtomicU32::new(0));
+            let (svc, _) = flaky(1);
+            let mut stack = ServiceBuilder::new()
+                .layer(policy(None, &retries).layer())
+                .service(svc);
+            let call = stack.ready().await.unwrap().call(());
+            drop(stack);
+            call.await.unwrap();
+        })
+    });
+    assert_eq!(left, 0, "bytes left per policy");
+}
+
+#[test]
+#[ignore = "the default budget's deposit stripes are leaked until the budget rewrite lands"]
+fn a_million_default_policies_built_and_dropped_leave_nothing() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _guard = rt.enter();
+    let before = live_bytes();
+    for _ in 0..1_000_000 {
+        drop(Retry::default());
+    }
+    assert_eq!(live_bytes() - before, 0, "bytes left by a million policies");
+}
