@@ -86,7 +86,8 @@
 //!   retries, deposits and runs its hooks when the last handle to its stack is dropped while
 //!   it runs (`oneshot`, a config reload). Nothing is leaked: a policy's memory is freed with
 //!   its last handle and its last call. Calls on several cores through one policy share that
-//!   count's cache line (kept apart from the fields every call reads);
+//!   count's cache line, which then moves between the cores at every call: the contended
+//!   success path costs several times the uncontended one (see the README's table);
 //! - the classifier, and a small response future.
 //!
 //! Opt-ins cost more: a deadline reads the clock at every call; a per-attempt timeout
