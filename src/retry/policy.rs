@@ -71,8 +71,7 @@ where
 ///
 /// Not aligned to keep the `Arc`'s counts (written by every call) off the line of the fields
 /// every call reads: measured with `benches/retry.rs` (two threads sharing one policy), it
-/// made no difference; the cost under contention is the count's line itself moving between
-/// cores, and the fields are read from that line's neighbour anyway.
+/// made no difference: the cost under contention is the count's line moving between cores.
 pub(crate) struct Policy {
     pub(crate) max_retries: u32,
     pub(crate) retry_refusals: bool,
