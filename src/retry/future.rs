@@ -526,7 +526,11 @@ where
             Some(r) => (r.attempt, r.as_mut().project().last.take()),
             None => (1, None),
         };
-        let attempt = if last.is_some() { attempt } else { attempt - 1 };
+        let attempt = if last.is_some() {
+            attempt
+        } else {
+            attempt.saturating_sub(1)
+        };
         give_up::<_, _, K>(self.policy, attempt, reason, last.unwrap_or(Last::NotMade))
     }
 }
