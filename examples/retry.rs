@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use seawall::retry::{Backoff, BudgetExhausted, Jitter, Retry, RetryBudget, RetryEvent};
+use seawall::retry::{
+    Backoff, BudgetExhausted, Event, GiveUpReason, Jitter, Retry, RetryBudget, RetryEvent,
+};
 use seawall::{BoxError, ErrorKind};
 use tokio::time::Instant;
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
@@ -68,10 +70,20 @@ async fn flaky_then_fine() -> Result<(), BoxError> {
 async fn retry_storm() -> Result<(), BoxError> {
     println!("== a retry storm against a dead service");
     let budget = RetryBudget::builder().ratio(0.2).min_per_sec(5).build()?;
+    // Every give-up goes through the policy's one observation seam, with its reason.
+    let refusals = Arc::new(AtomicU32::new(0));
+    let r = refusals.clone();
     let retry = Retry::builder()
         .max_retries(3)
         .backoff(Backoff::exponential(Duration::from_millis(10)))
         .budget(budget)
+        .listener(move |event: &Event<'_>| {
+            if let Event::GiveUp(g) = event {
+                if g.reason == GiveUpReason::BudgetExhausted {
+                    r.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
         .build()?;
 
     let attempts = Arc::new(AtomicU32::new(0));
@@ -109,5 +121,9 @@ async fn retry_storm() -> Result<(), BoxError> {
         attempts - 1000
     );
     println!("  {exhausted} refused by the budget, {other} failed after their retries");
+    println!(
+        "  the listener saw {} budget refusals",
+        refusals.load(Ordering::Relaxed)
+    );
     Ok(())
 }

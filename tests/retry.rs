@@ -828,7 +828,7 @@ async fn bare_call_reports_an_exhausted_budget_with_the_last_error() {
     let r: Result<(), RetryError<String>> = retry
         .call(|| async { Err(format!("e{}", calls.fetch_add(1, Ordering::Relaxed))) })
         .await;
-    assert_eq!(r, Err(RetryError::BudgetExhausted("e1".to_string())));
+    assert_eq!(r, Err(RetryError::BudgetExhausted(Some("e1".to_string()))));
     assert_eq!(calls.load(Ordering::Relaxed), 2);
 }
 

@@ -1,7 +1,14 @@
+//! The attempts of one call, as an explicit state machine (`Called`, `Waiting`, `Readying`),
+//! shared by the tower [`ResponseFuture`] and the bare [`Retry::call`](super::Retry::call):
+//! the decisions come from [`attempt`](super::attempt), the glue here only waits, readies and
+//! calls.
+
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
+use std::ops::Deref;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -10,22 +17,85 @@ use tokio::time::{Instant, Sleep};
 use tower::timeout::error::Elapsed;
 use tower_service::Service;
 
-use super::budget::RetryBudget;
-use super::error::BudgetExhausted;
-use super::policy::{self, CloneRequest, Decision, Retry, RetryEvent, RetryState};
-use super::service::Fast;
+use super::attempt::{self, Decision, Schedule};
+use super::error::{BudgetExhausted, TimerUnavailable};
+use super::observe::{Event, GiveUpEvent, GiveUpReason, RetryEvent};
+use super::policy::{CloneRequest, Policy};
 use crate::classify::{Classify, Outcome};
 use crate::error::BoxError;
 
+const NO_DEADLINE: u64 = u64::MAX;
+
+// ===== what a call ends with =====
+
+/// How a failed attempt's error is kept while the call waits for another: the layer boxes it
+/// (it returns a `BoxError` anyway, and can show it to listeners while keeping it), the bare
+/// call keeps its own type (it returns `RetryError<E>`). A plain type parameter of the
+/// future, not an associated type: rustc then proves the layer's future `Send` without a
+/// higher-ranked `From` bound (see the README's known limits).
+pub(crate) trait Keep<E>: Sized {
+    fn keep(e: E) -> Self;
+    /// The kept error as `dyn Error`, for listeners, if it can be shown as one.
+    fn show(&self) -> Option<&(dyn Error + 'static)>;
+}
+
+/// The layer's way: box every error.
+impl<E: Into<BoxError>> Keep<E> for BoxError {
+    #[inline]
+    fn keep(e: E) -> BoxError {
+        e.into()
+    }
+    fn show(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&**self)
+    }
+}
+
+/// The bare call's way: keep the closure's own error type.
+pub(crate) struct Typed<E>(pub(crate) E);
+
+impl<E: 'static> Keep<E> for Typed<E> {
+    #[inline]
+    fn keep(e: E) -> Self {
+        Typed(e)
+    }
+    fn show(&self) -> Option<&(dyn Error + 'static)> {
+        // A generic `E` cannot be shown as `dyn Error` (no specialisation); a `BoxError` can.
+        (&self.0 as &dyn std::any::Any)
+            .downcast_ref::<BoxError>()
+            .map(|b| &**b as &(dyn Error + 'static))
+    }
+}
+
+/// The last attempt.
+pub(crate) enum Last<T, K> {
+    Response(T),
+    Error(K),
+    TimedOut,
+    /// No attempt could be made (a per-attempt timeout with no timer).
+    NotMade,
+}
+
+/// Why the call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// A success, a final result, or a give-up that returns the last result as it is.
+    AsIs,
+    BudgetExhausted,
+    NoTimer,
+}
+
+pub(crate) struct Finished<T, K> {
+    pub(crate) last: Last<T, K>,
+    pub(crate) ending: Ending,
+}
+
+// ===== the state machine =====
+
 pin_project! {
-    /// The response future of [`RetryService`](super::RetryService).
-    ///
-    /// A state machine: `Called` (an attempt in flight, under the per-attempt timeout if
-    /// any), `Waiting` (the backoff), `Readying` (`poll_ready` on the inner service before the
-    /// next attempt). Kept small and free of reference counts for the success path (see the
-    /// module docs on cost): it reaches its policy through a `&'static` anchor, and what only a retry needs (the
-    /// policy, the rng, the timer) is boxed once, at the first failure.
-    pub struct ResponseFuture<S, Req, C, R>
+    /// The attempts of one call. `P` reaches the policy (the layer's calls own an `Arc` of it,
+    /// so they outlive their stack; the bare call borrows it).
+    #[project = AttemptsProj]
+    pub(crate) struct Attempts<P, S, Req, C, R, K>
     where
         S: Service<Req>,
     {
@@ -38,20 +108,28 @@ pin_project! {
         clone_request: R,
         // In the policy clock's nanoseconds; `NO_DEADLINE` when none.
         deadline: u64,
-        // The policy, reached on a failure without holding a reference count.
-        policy: policy::PolicyRef,
-        // The budget: a success is deposited when it happens, never before, so calls still in
-        // flight cannot pay for retries. (A clone per call: one reference count.)
-        budget: Option<RetryBudget>,
-        retry: RetrySlot,
+        policy: P,
+        retry: RetrySlot<S::Response, K>,
     }
 }
 
-/// What only a retrying call needs, boxed; `None` on the success path. Its `Drop` keeps the
-/// success path's check inline and the box's drop out of line.
-struct RetrySlot(Option<Pin<Box<Retrying>>>);
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Called { #[pin] future: F },
+        Waiting,
+        Readying,
+        // Ended; polled again, the call stays pending (like `futures`' `Fuse`) rather than
+        // make up an answer or panic.
+        Done,
+    }
+}
 
-impl Drop for RetrySlot {
+/// What only a retrying (or timed) call needs, boxed once; `None` on the success path. Its
+/// `Drop` keeps the success path's check inline and the box's drop out of line.
+struct RetrySlot<T, K>(Option<Pin<Box<Retrying<T, K>>>>);
+
+impl<T, K> Drop for RetrySlot<T, K> {
     #[inline]
     fn drop(&mut self) {
         if let Some(retrying) = self.0.take() {
@@ -62,82 +140,112 @@ impl Drop for RetrySlot {
 
 #[cold]
 #[inline(never)]
-fn drop_retrying(retrying: Pin<Box<Retrying>>) {
+fn drop_retrying<T, K>(retrying: Pin<Box<Retrying<T, K>>>) {
     drop(retrying);
 }
 
-const NO_DEADLINE: u64 = u64::MAX;
-
-pin_project! {
-    #[project = StateProj]
-    enum State<F> {
-        Called { #[pin] future: F },
-        Waiting,
-        Readying,
-        Done,
-    }
+/// What the timer is set for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Armed {
+    Nothing,
+    AttemptTimeout,
+    Backoff,
+    Deadline,
 }
 
 pin_project! {
-    // What a call needs once it retries (or times its attempts): allocated once per call,
-    // reused by every attempt. One timer serves the per-attempt timeout and the backoff,
-    // which never overlap.
-    struct Retrying {
-        state: RetryState,
+    // One timer serves the per-attempt timeout, the backoff and the deadline, which never
+    // overlap. It is made at the first wait, never before: a call that needs no wait needs no
+    // timer (and so runs without a tokio runtime).
+    struct Retrying<T, K> {
+        schedule: Option<Schedule>,
         // The attempt in flight or last made, from 1.
         attempt: u32,
+        // The last attempt's result, while waiting for the backoff and readiness: it is the
+        // answer if no further attempt can start.
+        last: Option<Last<T, K>>,
         #[pin]
-        timer: Sleep,
-        timer_armed: bool,
+        timer: Timer,
+        armed: Armed,
     }
 }
 
-impl Retrying {
-    fn boxed(policy: policy::PolicyRef) -> Option<Pin<Box<Retrying>>> {
-        Some(Self::with(policy.upgrade()?))
+pin_project! {
+    #[project = TimerProj]
+    enum Timer {
+        Off,
+        On { #[pin] sleep: Sleep },
     }
+}
 
+impl<T, K> Retrying<T, K> {
     #[cold]
     #[inline(never)]
-    fn with(shared: std::sync::Arc<policy::Shared>) -> Pin<Box<Retrying>> {
-        let state = RetryState::new(shared);
+    fn boxed() -> Pin<Box<Self>> {
         Box::pin(Retrying {
-            state,
+            schedule: None,
             attempt: 1,
-            timer: tokio::time::sleep_until(Instant::now()),
-            timer_armed: false,
+            last: None,
+            timer: Timer::Off,
+            armed: Armed::Nothing,
         })
     }
 
-    fn arm(self: Pin<&mut Self>, after: Duration) {
-        let this = self.project();
-        // Saturate like tokio's own `sleep`: a huge delay (`Duration::MAX` for "none") must
-        // not overflow the instant and panic.
+    /// Sets the timer to fire after `after`; `false` if there is no timer to set.
+    fn arm(self: Pin<&mut Self>, after: Duration, what: Armed) -> bool {
+        let mut this = self.project();
+        // Saturate like tokio's own `sleep`: a huge delay must not overflow the instant.
         let now = Instant::now();
         let far_future = Duration::from_secs(86_400 * 365 * 30);
-        this.timer.reset(
-            now.checked_add(after.min(far_future))
-                .unwrap_or(now + far_future),
-        );
-        *this.timer_armed = true;
+        let at = now
+            .checked_add(after.min(far_future))
+            .unwrap_or(now + far_future);
+        match this.timer.as_mut().project() {
+            TimerProj::On { sleep } => sleep.reset(at),
+            TimerProj::Off => match new_sleep(at) {
+                Some(sleep) => this.timer.set(Timer::On { sleep }),
+                None => return false,
+            },
+        }
+        *this.armed = what;
+        true
+    }
+
+    /// Polls the armed timer (pending if none is armed).
+    fn poll_timer(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        match this.timer.project() {
+            TimerProj::On { sleep } if *this.armed != Armed::Nothing => {
+                ready!(sleep.poll(cx));
+                *this.armed = Armed::Nothing;
+                Poll::Ready(())
+            }
+            _ => Poll::Pending,
+        }
     }
 }
 
-impl<S, Req, C, R> ResponseFuture<S, Req, C, R>
+/// A tokio timer, or `None` where there is none: outside a tokio runtime, or in one built
+/// without `enable_time`. tokio offers no way to ask (`Handle::try_current` needs its `rt`
+/// feature, which seawall does not enable, and nothing tells whether the time driver is on);
+/// `sleep_until` panics in both cases, so that one panic is caught. The panic hook still
+/// prints it, once per call that needs a wait, and with `panic = "abort"` the process aborts
+/// as it would with any tokio timer. Only reached on a call's first wait.
+#[cold]
+fn new_sleep(at: Instant) -> Option<Sleep> {
+    std::panic::catch_unwind(|| tokio::time::sleep_until(at)).ok()
+}
+
+impl<P, S, Req, C, R, K> Attempts<P, S, Req, C, R, K>
 where
+    P: Deref<Target = Policy>,
     S: Service<Req>,
     R: CloneRequest<Req>,
+    K: Keep<S::Error>,
 {
     #[inline]
-    pub(crate) fn new(
-        mut svc: S,
-        req: Req,
-        retry: &Retry,
-        fast: &Fast,
-        classifier: C,
-        clone_request: R,
-    ) -> Self {
-        let (first, kept) = if fast.copy_request {
+    pub(crate) fn new(mut svc: S, req: Req, policy: P, classifier: C, clone_request: R) -> Self {
+        let (first, kept) = if policy.max_retries > 0 {
             match clone_request.clone_request(&req) {
                 Some(copy) => (copy, Some(req)),
                 None => (req, None), // cannot be copied: sent once
@@ -145,68 +253,351 @@ where
         } else {
             (req, None) // no retries: nothing to keep
         };
-        // With a per-attempt timeout the timer is needed from the first poll: build the retry
-        // state now, while the policy is at hand (a future that outlives every handle of its
-        // policy must still time its attempts). The call allocates its timer anyway.
-        let retrying = if fast.has_attempt_timeout {
-            Some(Retrying::with(std::sync::Arc::clone(&retry.shared)))
+        let deadline = if policy.deadline.is_some() {
+            policy.deadline_from_now()
         } else {
-            None
+            NO_DEADLINE
         };
+        // A timed attempt needs its timer from the first poll: made then (see `poll_slow`).
+        let retry = RetrySlot(policy.attempt_timeout.map(|_| Retrying::boxed()));
         let future = svc.call(first);
-        ResponseFuture {
+        Attempts {
             state: State::Called { future },
             svc,
             request: kept,
             classifier,
             clone_request,
-            deadline: if fast.has_deadline {
-                retry.deadline_from_now()
-            } else {
-                NO_DEADLINE
-            },
-            policy: fast.policy,
-            budget: fast.budget.clone(),
-            retry: RetrySlot(retrying),
+            deadline,
+            policy,
+            retry,
         }
     }
 }
 
-impl<S, Req, C, R> Future for ResponseFuture<S, Req, C, R>
+impl<P, S, Req, C, R, K> Future for Attempts<P, S, Req, C, R, K>
 where
+    P: Deref<Target = Policy>,
     S: Service<Req>,
-    S::Error: Into<BoxError>,
+    S::Error: 'static,
     C: Classify<S::Response, S::Error>,
     R: CloneRequest<Req>,
+    K: Keep<S::Error>,
 {
-    type Output = Result<S::Response, BoxError>;
+    type Output = Finished<S::Response, K>;
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // The fast path, inlined: a first attempt without a timer that succeeds: deposit the
-        // success and return.
+        // The success path, inlined: a first attempt without a timer whose response the
+        // classifier calls a success: deposit it and return. Errors take the slow path (a
+        // refusal is judged before any classifier).
         let this = self.as_mut().project();
-        // (With a per-attempt timeout the retry state exists from `call`, so this is also
-        // "no timer to arm".)
-        let first = if this.retry.0.is_none() {
-            match this.state.project() {
-                StateProj::Called { future } => {
-                    let result = ready!(future.poll(cx));
-                    if this.classifier.classify(&result) == Outcome::Success {
-                        if let Some(budget) = this.budget {
+        let first = match (this.retry.0.is_none(), this.state.project()) {
+            (true, StateProj::Called { future }) => {
+                let result = ready!(future.poll(cx));
+                let success =
+                    result.is_ok() && this.classifier.classify(&result) == Outcome::Success;
+                match (success, result) {
+                    (true, Ok(response)) => {
+                        if let Some(budget) = &this.policy.budget {
                             budget.deposit();
                         }
                         self.project().state.set(State::Done);
-                        return Poll::Ready(result.map_err(Into::into));
+                        return Poll::Ready(Finished {
+                            last: Last::Response(response),
+                            ending: Ending::AsIs,
+                        });
                     }
-                    Some(result)
+                    (_, result) => Some(result),
                 }
-                _ => None,
             }
-        } else {
-            None
+            _ => None,
         };
         self.poll_slow(cx, first)
+    }
+}
+
+impl<P, S, Req, C, R, K> Attempts<P, S, Req, C, R, K>
+where
+    P: Deref<Target = Policy>,
+    S: Service<Req>,
+    S::Error: 'static,
+    C: Classify<S::Response, S::Error>,
+    R: CloneRequest<Req>,
+    K: Keep<S::Error>,
+{
+    /// Everything but the success path: timers, failures, backoff, readiness. `first` is the
+    /// result of an attempt the success path already polled to completion.
+    #[inline(never)]
+    fn poll_slow(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut first: Option<Result<S::Response, S::Error>>,
+    ) -> Poll<Finished<S::Response, K>> {
+        let mut this = self.project();
+        loop {
+            let policy: &Policy = this.policy;
+            match this.state.as_mut().project() {
+                StateProj::Called { future } => {
+                    if let (Some(r), Some(t)) = (this.retry.0.as_mut(), policy.attempt_timeout) {
+                        if r.armed != Armed::AttemptTimeout
+                            && !r.as_mut().arm(t, Armed::AttemptTimeout)
+                        {
+                            // No timer to time the attempt: it is not made (its future is
+                            // dropped unpolled).
+                            return Poll::Ready(this.give_up_waiting(GiveUpReason::NoTimer));
+                        }
+                    }
+                    let polled = match first.take() {
+                        Some(r) => Poll::Ready(r),
+                        None => future.poll(cx),
+                    };
+                    let (last, verdict) = match polled {
+                        Poll::Ready(result) => {
+                            let verdict =
+                                attempt::judge(this.classifier, &result, policy.retry_refusals);
+                            let last = match result {
+                                Ok(response) => Last::Response(response),
+                                Err(e) => Last::Error(K::keep(e)),
+                            };
+                            (last, verdict)
+                        }
+                        Poll::Pending => match this.retry.0.as_mut() {
+                            Some(r) if r.armed == Armed::AttemptTimeout => {
+                                ready!(r.as_mut().poll_timer(cx));
+                                (Last::TimedOut, attempt::TIMED_OUT)
+                            }
+                            _ => return Poll::Pending,
+                        },
+                    };
+                    if let Some(r) = this.retry.0.as_mut() {
+                        *r.as_mut().project().armed = Armed::Nothing;
+                    }
+                    let attempt = this.retry.0.as_ref().map_or(1, |r| r.attempt);
+                    let slot = &mut this.retry.0;
+                    let decision = attempt::after_attempt(
+                        policy,
+                        attempt,
+                        verdict,
+                        this.request.is_some(),
+                        Some(*this.deadline).filter(|d| *d != NO_DEADLINE),
+                        || {
+                            let r = slot.get_or_insert_with(Retrying::boxed);
+                            r.as_mut()
+                                .project()
+                                .schedule
+                                .get_or_insert_with(|| Schedule::new(policy))
+                                .backoff(policy, attempt)
+                        },
+                    );
+                    match decision {
+                        Decision::Success => {
+                            if let Some(budget) = &policy.budget {
+                                budget.deposit();
+                            }
+                            this.state.set(State::Done);
+                            return Poll::Ready(as_is(last));
+                        }
+                        Decision::Final => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(as_is(last));
+                        }
+                        Decision::GiveUp(reason) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(give_up::<_, _, K>(policy, attempt, reason, last));
+                        }
+                        Decision::Retry { delay, retry_after } => {
+                            let r = this.retry.0.get_or_insert_with(Retrying::boxed);
+                            if !delay.is_zero() && !r.as_mut().arm(delay, Armed::Backoff) {
+                                this.state.set(State::Done);
+                                return Poll::Ready(give_up::<_, _, K>(
+                                    policy,
+                                    attempt,
+                                    GiveUpReason::NoTimer,
+                                    last,
+                                ));
+                            }
+                            let rp = r.as_mut().project();
+                            rp.schedule
+                                .get_or_insert_with(|| Schedule::new(policy))
+                                .waited(delay);
+                            if policy.observers.any() {
+                                let elapsed = Elapsed::new();
+                                policy.observers.emit(&Event::Retry(RetryEvent {
+                                    attempt,
+                                    delay,
+                                    retry_after,
+                                    error: show::<_, _, K>(&last, &elapsed),
+                                }));
+                            }
+                            *rp.last = Some(last);
+                            this.state.set(if delay.is_zero() {
+                                State::Readying
+                            } else {
+                                State::Waiting
+                            });
+                        }
+                    }
+                }
+                StateProj::Waiting => {
+                    if let Some(r) = this.retry.0.as_mut() {
+                        ready!(r.as_mut().poll_timer(cx));
+                    }
+                    this.state.set(State::Readying);
+                }
+                StateProj::Readying => {
+                    let deadline = Some(*this.deadline).filter(|d| *d != NO_DEADLINE);
+                    // Fresh readiness for every attempt: the permit or slot of the previous
+                    // one was consumed by its call.
+                    let ready = match this.svc.poll_ready(cx) {
+                        Poll::Ready(ready) => ready,
+                        Poll::Pending => {
+                            let (Some(deadline), Some(r)) = (deadline, this.retry.0.as_mut())
+                            else {
+                                return Poll::Pending;
+                            };
+                            // The deadline bounds the wait for readiness too.
+                            if r.armed != Armed::Deadline {
+                                let left = deadline.saturating_sub(policy.clock.now_nanos());
+                                if !r.as_mut().arm(Duration::from_nanos(left), Armed::Deadline) {
+                                    return Poll::Ready(
+                                        this.give_up_waiting(GiveUpReason::NoTimer),
+                                    );
+                                }
+                            }
+                            ready!(r.as_mut().poll_timer(cx));
+                            return Poll::Ready(this.give_up_waiting(GiveUpReason::Deadline));
+                        }
+                    };
+                    if let Err(e) = ready {
+                        // tower's convention: a service that fails `poll_ready` is not ready
+                        // for good; its error is the call's answer.
+                        this.state.set(State::Done);
+                        return Poll::Ready(as_is(Last::Error(K::keep(e))));
+                    }
+                    // No attempt starts at or past the deadline.
+                    if deadline.is_some_and(|d| policy.clock.now_nanos() >= d) {
+                        return Poll::Ready(this.give_up_waiting(GiveUpReason::Deadline));
+                    }
+                    let Some(r) = this.retry.0.as_mut() else {
+                        // Unreachable: a retry has its state.
+                        return Poll::Ready(this.give_up_waiting(GiveUpReason::RetriesUsedUp));
+                    };
+                    let next = r.attempt.saturating_add(1);
+                    let req = if next > policy.max_retries {
+                        this.request.take() // the last attempt: send the original
+                    } else {
+                        match this
+                            .request
+                            .as_ref()
+                            .and_then(|req| this.clone_request.clone_request(req))
+                        {
+                            Some(copy) => Some(copy),
+                            None => this.request.take(),
+                        }
+                    };
+                    let Some(req) = req else {
+                        // Unreachable: a retry is decided only with a request left.
+                        return Poll::Ready(this.give_up_waiting(GiveUpReason::RequestNotCopied));
+                    };
+                    let rp = r.as_mut().project();
+                    *rp.attempt = next;
+                    // The previous result is not the answer any more.
+                    *rp.last = None;
+                    *rp.armed = Armed::Nothing;
+                    let future = this.svc.call(req);
+                    this.state.set(State::Called { future });
+                }
+                StateProj::Done => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl<P, S, Req, C, R, K> AttemptsProj<'_, P, S, Req, C, R, K>
+where
+    P: Deref<Target = Policy>,
+    S: Service<Req>,
+    K: Keep<S::Error>,
+{
+    /// Gives up before the next attempt, with the last one's result.
+    fn give_up_waiting(&mut self, reason: GiveUpReason) -> Finished<S::Response, K> {
+        self.state.set(State::Done);
+        let (attempt, last) = match self.retry.0.as_mut() {
+            Some(r) => (r.attempt, r.as_mut().project().last.take()),
+            None => (1, None),
+        };
+        let attempt = if last.is_some() {
+            attempt
+        } else {
+            attempt.saturating_sub(1)
+        };
+        give_up::<_, _, K>(self.policy, attempt, reason, last.unwrap_or(Last::NotMade))
+    }
+}
+
+fn as_is<T, K>(last: Last<T, K>) -> Finished<T, K> {
+    Finished {
+        last,
+        ending: Ending::AsIs,
+    }
+}
+
+/// The last attempt's error as `dyn Error`, for listeners.
+fn show<'a, T, E, K: Keep<E>>(
+    last: &'a Last<T, K>,
+    elapsed: &'a Elapsed,
+) -> Option<&'a (dyn Error + 'static)> {
+    match last {
+        Last::Error(e) => e.show(),
+        Last::TimedOut => Some(elapsed),
+        Last::Response(_) | Last::NotMade => None,
+    }
+}
+
+/// Ends the call on a retryable failure it will not retry, and says so to the listeners.
+#[cold]
+fn give_up<T, E, K: Keep<E>>(
+    policy: &Policy,
+    attempt: u32,
+    reason: GiveUpReason,
+    last: Last<T, K>,
+) -> Finished<T, K> {
+    if policy.observers.any() {
+        let elapsed = Elapsed::new();
+        policy.observers.emit(&Event::GiveUp(GiveUpEvent {
+            attempt,
+            reason,
+            response: matches!(last, Last::Response(_)),
+            error: show::<_, _, K>(&last, &elapsed),
+        }));
+    }
+    let ending = match reason {
+        GiveUpReason::BudgetExhausted => Ending::BudgetExhausted,
+        GiveUpReason::NoTimer => Ending::NoTimer,
+        _ => Ending::AsIs,
+    };
+    Finished { last, ending }
+}
+
+// ===== the tower response future =====
+
+pin_project! {
+    /// The response future of [`RetryService`](super::RetryService).
+    ///
+    /// A state machine: `Called` (an attempt in flight, under the per-attempt timeout if
+    /// any), `Waiting` (the backoff), `Readying` (`poll_ready` on the inner service before the
+    /// next attempt, bounded by the deadline). It holds an `Arc` of its policy, so it outlives
+    /// its stack; what only a retry needs (the rng, the timer, the last result) is boxed once,
+    /// at the first failure.
+    ///
+    /// Polled again after it completed, it stays pending (like `futures`' `Fuse`).
+    pub struct ResponseFuture<S, Req, C, R>
+    where
+        S: Service<Req>,
+        S::Error: Into<BoxError>,
+    {
+        #[pin]
+        attempts: Attempts<Arc<Policy>, S, Req, C, R, BoxError>,
     }
 }
 
@@ -214,179 +605,105 @@ impl<S, Req, C, R> ResponseFuture<S, Req, C, R>
 where
     S: Service<Req>,
     S::Error: Into<BoxError>,
-    C: Classify<S::Response, S::Error>,
     R: CloneRequest<Req>,
 {
-    /// Everything but the fast path: timers, failures, backoff, readiness. `first` is the
-    /// result of an attempt the fast path already polled to completion.
-    #[inline(never)]
-    fn poll_slow(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        mut first: Option<Result<S::Response, S::Error>>,
-    ) -> Poll<Result<S::Response, BoxError>> {
-        let mut this = self.project();
-        loop {
-            match this.state.as_mut().project() {
-                StateProj::Called { future } => {
-                    if let Some(r) = this.retry.0.as_mut() {
-                        if let (false, Some(t)) = (r.timer_armed, r.state.shared.attempt_timeout) {
-                            r.as_mut().arm(t);
-                        }
-                    }
-                    let polled = match first.take() {
-                        Some(r) => Poll::Ready(r),
-                        None => future.poll(cx),
-                    };
-                    let result = match polled {
-                        Poll::Ready(r) => Some(r),
-                        Poll::Pending => match this.retry.0.as_mut() {
-                            Some(r) if r.timer_armed => {
-                                ready!(r.as_mut().project().timer.poll(cx));
-                                None // the attempt timed out
-                            }
-                            _ => return Poll::Pending,
-                        },
-                    };
-                    if let Some(r) = this.retry.0.as_mut() {
-                        *r.as_mut().project().timer_armed = false;
-                    }
-                    let outcome = match &result {
-                        Some(r) => this.classifier.classify(r),
-                        None => Outcome::Failure,
-                    };
-                    // A success is deposited when it happens: one per call, whatever the attempt.
-                    if outcome == Outcome::Success {
-                        if let Some(budget) = this.budget {
-                            budget.deposit();
-                        }
-                    }
-                    if outcome != Outcome::Failure || this.request.is_none() {
-                        this.state.set(State::Done);
-                        return Poll::Ready(finish(result, false));
-                    }
-                    let hint = result.as_ref().and_then(|r| this.classifier.retry_after(r));
-                    if this.retry.0.is_none() {
-                        this.retry.0 = Retrying::boxed(this.policy);
-                    }
-                    let Some(retrying) = this.retry.0.as_mut() else {
-                        // The policy is gone (every handle dropped): no retry.
-                        this.state.set(State::Done);
-                        return Poll::Ready(finish(result, false));
-                    };
-                    let deadline = Some(*this.deadline).filter(|d| *d != NO_DEADLINE);
-                    let attempt = retrying.attempt;
-                    let decision = retrying
-                        .as_mut()
-                        .project()
-                        .state
-                        .decide(attempt, hint, deadline);
-                    match decision {
-                        Decision::Stop => {
-                            this.state.set(State::Done);
-                            return Poll::Ready(finish(result, false));
-                        }
-                        Decision::Refused => {
-                            this.state.set(State::Done);
-                            return Poll::Ready(finish(result, true));
-                        }
-                        Decision::Retry(delay, retry_after) => {
-                            let st = &retrying.state;
-                            if st.shared.on_retry.is_some() || cfg!(feature = "tracing") {
-                                let error: Option<BoxError> = match result {
-                                    Some(Err(e)) => Some(e.into()),
-                                    Some(Ok(_)) => None,
-                                    None => Some(Box::new(Elapsed::new())),
-                                };
-                                st.notify(&RetryEvent {
-                                    attempt,
-                                    delay,
-                                    retry_after,
-                                    error: error.as_deref().map(|e| e as &(dyn Error + 'static)),
-                                });
-                            }
-                            if delay.is_zero() {
-                                this.state.set(State::Readying);
-                            } else {
-                                retrying.as_mut().arm(delay);
-                                this.state.set(State::Waiting);
-                            }
-                        }
-                    }
-                }
-                StateProj::Waiting => {
-                    if let Some(r) = this.retry.0.as_mut() {
-                        ready!(r.as_mut().project().timer.poll(cx));
-                        *r.as_mut().project().timer_armed = false;
-                    }
-                    this.state.set(State::Readying);
-                }
-                StateProj::Readying => {
-                    // Fresh readiness for every attempt: the permit or slot of the previous
-                    // one was consumed by its call.
-                    if let Err(e) = ready!(this.svc.poll_ready(cx)) {
-                        this.state.set(State::Done);
-                        return Poll::Ready(Err(e.into()));
-                    }
-                    let (attempt, max_retries) = match this.retry.0.as_mut() {
-                        Some(r) => {
-                            let r = r.as_mut().project();
-                            *r.attempt = r.attempt.saturating_add(1);
-                            (*r.attempt, r.state.shared.max_retries)
-                        }
-                        None => (u32::MAX, 0), // unreachable: a retry has its state
-                    };
-                    let req = if attempt > max_retries {
-                        this.request.take() // the last attempt: send the original
-                    } else {
-                        match this
-                            .request
-                            .as_ref()
-                            .and_then(|r| this.clone_request.clone_request(r))
-                        {
-                            Some(copy) => Some(copy),
-                            None => this.request.take(),
-                        }
-                    };
-                    let Some(req) = req else {
-                        this.state.set(State::Done);
-                        return Poll::Ready(Err("retry: no request left to send".into()));
-                    };
-                    let future = this.svc.call(req);
-                    this.state.set(State::Called { future });
-                }
-                StateProj::Done => {
-                    return Poll::Ready(
-                        Err("retry response future polled after completion".into()),
-                    );
-                }
-            }
+    #[inline]
+    pub(crate) fn new(
+        svc: S,
+        req: Req,
+        policy: Arc<Policy>,
+        classifier: C,
+        clone_request: R,
+    ) -> Self {
+        ResponseFuture {
+            attempts: Attempts::new(svc, req, policy, classifier, clone_request),
         }
     }
 }
 
-/// The call's final result: `None` is an attempt that timed out.
-fn finish<T, E: Into<BoxError>>(
-    result: Option<Result<T, E>>,
-    refused: bool,
-) -> Result<T, BoxError> {
-    match result {
-        // A retryable response the budget refused to retry is still the answer.
-        Some(Ok(response)) => Ok(response),
-        Some(Err(e)) if refused => Err(Box::new(BudgetExhausted::new(e))),
-        Some(Err(e)) => Err(e.into()),
-        None if refused => Err(Box::new(BudgetExhausted::new(Elapsed::new()))),
-        None => Err(Box::new(Elapsed::new())),
+impl<S, Req, C, R> Future for ResponseFuture<S, Req, C, R>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError> + 'static,
+    C: Classify<S::Response, S::Error>,
+    R: CloneRequest<Req>,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let finished = ready!(self.project().attempts.poll(cx));
+        Poll::Ready(boxed(finished))
     }
+}
+
+/// The layer's answer: the last response, the last error, or a refusal wrapping it.
+#[inline]
+fn boxed<T>(finished: Finished<T, BoxError>) -> Result<T, BoxError> {
+    // A retryable response that was not retried is still the answer (a `GiveUp` event said so).
+    let error = match finished.last {
+        Last::Response(response) => return Ok(response),
+        Last::Error(e) => Some(e),
+        Last::TimedOut => Some(Box::new(Elapsed::new()) as BoxError),
+        Last::NotMade => None,
+    };
+    Err(match (finished.ending, error) {
+        (Ending::AsIs, Some(e)) => e,
+        (Ending::BudgetExhausted, Some(e)) => Box::new(BudgetExhausted::new(e)),
+        (_, e) => Box::new(TimerUnavailable::new(e)),
+    })
 }
 
 impl<S, Req, C, R> fmt::Debug for ResponseFuture<S, Req, C, R>
 where
     S: Service<Req>,
+    S::Error: Into<BoxError>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let attempt = self.attempts.retry.0.as_ref().map_or(1, |r| r.attempt);
         f.debug_struct("ResponseFuture")
-            .field("attempt", &self.retry.0.as_ref().map_or(1, |r| r.attempt))
+            .field("attempt", &attempt)
             .finish_non_exhaustive()
+    }
+}
+
+// ===== the bare call's service =====
+
+/// A closure as a service that is always ready: the bare call runs on the same attempts.
+pub(crate) struct Closure<F>(pub(crate) F);
+
+impl<F, Fut, T, E> Service<()> for Closure<F>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    type Response = T;
+    type Error = E;
+    type Future = Fut;
+
+    #[inline]
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), E>> {
+        Poll::Ready(Ok(()))
+    }
+
+    #[inline]
+    fn call(&mut self, (): ()) -> Fut {
+        (self.0)()
+    }
+}
+
+/// A borrowed classifier.
+pub(crate) struct ByRef<'a, C: ?Sized>(pub(crate) &'a C);
+
+impl<C, T, E> Classify<T, E> for ByRef<'_, C>
+where
+    C: Classify<T, E> + ?Sized,
+{
+    #[inline]
+    fn classify(&self, result: &Result<T, E>) -> Outcome {
+        self.0.classify(result)
+    }
+    fn retry_after(&self, result: &Result<T, E>) -> Option<Duration> {
+        self.0.retry_after(result)
     }
 }

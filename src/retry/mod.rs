@@ -2,16 +2,27 @@
 //! and a deadline.
 //!
 //! A [`Retry`] policy makes up to `max_retries` retries (default 3) of the calls its
-//! classifier calls retryable (default: errors, except a rejection by an open circuit
-//! breaker). Before each retry it waits a [`Backoff`] delay (default exponential from 500 ms:
+//! classifier calls retryable (default: errors). seawall's own refusals (an open circuit, an
+//! inner budget's refusal: [`ErrorKind::is_refusal`](crate::ErrorKind::is_refusal)) are never
+//! retried, whatever the classifier says, unless [`Builder::retry_refusals`] says so. Before
+//! each retry it waits a [`Backoff`] delay (default exponential from 500 ms:
 //! 0.5 s, 1 s, 2 s, with full jitter, capped by `max_delay`), or the server's `Retry-After`
 //! when the classifier gives one (capped the same way). It never sleeps past its optional
-//! deadline, and every retry draws from a shared [`RetryBudget`] (default: 20 % of recent
+//! deadline (which bounds the wait for the inner service's readiness too), and every retry
+//! draws from a shared [`RetryBudget`] (default: 20 % of recent
 //! successes plus 10 a second), so that a sick dependency sees about 1.2 times its load, not
 //! 4 times. An empty budget returns the last error at once, wrapped in [`BudgetExhausted`].
 //!
+//! Every retry and every retryable failure that is not retried (and why) is an [`Event`],
+//! sent to the policy's listeners ([`Builder::listener`], [`Builder::on_retry`]) and to
+//! `tracing` (feature `tracing`): a response classified as a failure that was not retried
+//! (say, a 503 the budget refused to retry) is still returned as `Ok`, and its
+//! [`GiveUpEvent`] is the sign of it.
+//!
 //! [`Backoff`] and [`RetryBudget`] know nothing of tower and are usable alone. The policy
-//! retries any async call with [`Retry::call`], or a tower service with [`RetryLayer`]. The
+//! retries any async call with [`Retry::call`], or a tower service with [`RetryLayer`]; both
+//! run the same attempts (the closure is wrapped as an always-ready service) and decide the
+//! same way. The
 //! inner service must be `Clone`, and requests are copied for each attempt with `Clone` or a
 //! [`CloneRequest`] of your own; a request that cannot be copied is sent once.
 //!
@@ -60,49 +71,63 @@
 //! # Cost
 //!
 //! The success path (no retry) is designed against a bare `service_fn` and measured in
-//! `benches/retry.rs`: no allocation (a test counts them), no lock, no clock read, no
-//! reference count. Per call the service adds:
+//! `benches/retry.rs` (timings and callgrind instruction counts; the README has the
+//! figures): no allocation (a test counts them), no lock, no clock read. Per call the
+//! service adds:
 //!
 //! - a clone of the inner service: the readied one makes the call and the retries, as tower
 //!   requires (free for `service_fn`; the cost of `Clone` for others);
 //! - a copy of the request, kept for the retries ([`CloneRequest`]); the last possible
 //!   attempt sends the original, so `max_retries(0)` copies nothing;
 //! - one budget deposit when the call succeeds: a plain store on a per-thread stripe (see
-//!   [`RetryBudget`]), reached through a `&'static`, so no reference count;
+//!   [`RetryBudget`]);
+//! - a clone of the policy's `Arc` (two uncontended atomic read-modify-writes: the increment
+//!   now, the decrement when the call ends), so that the call owns what it needs: it still
+//!   retries, deposits and runs its hooks when the last handle to its stack is dropped while
+//!   it runs (`oneshot`, a config reload). Nothing is leaked: a policy's memory is freed with
+//!   its last handle and its last call. Calls on several cores through one policy share that
+//!   count's cache line, which then moves between the cores at every call: the contended
+//!   success path costs several times the uncontended one (see the README's table);
 //! - the classifier, and a small response future.
 //!
-//! The response future holds no `Arc`: cloning one per call costs two atomic
-//! read-modify-writes (about 18 ns here, worse when cores share the count), several times the
-//! target. It holds a `&'static` reference to a small block that points weakly at the policy
-//! (the same device as the circuit breaker's), and upgrades it only when the call fails or is
-//! cancelled. That block, 16 bytes, is never freed: build policies once, not per request.
+//! Opt-ins cost more: a deadline reads the clock at every call; a per-attempt timeout
+//! allocates one timer per call. A call that retries allocates once (a seeded rng, the last
+//! result, one timer reused by every attempt), boxes each failed attempt's error (the layer
+//! returns a `BoxError` anyway) and reads the clock once per retry (budget, deadline).
 //!
-//! Opt-ins cost more: a deadline reads the clock at every call (about 17 ns); a per-attempt
-//! timeout allocates one timer per call. A call that retries allocates once (the policy
-//! handle, a seeded rng, one timer reused by every attempt) and reads the clock once per
-//! retry (budget, deadline); the `on_retry` hook boxes the error it is shown if the inner
-//! service's error is not a `BoxError` already.
+//! # Without a timer
+//!
+//! Waits (a backoff, a per-attempt timeout, the deadline while the inner service is not
+//! ready) use tokio's timer. A call that needs no wait needs no timer, and runs under any
+//! executor. One that needs a wait where there is no timer (no tokio runtime, or one built
+//! without `enable_time`) fails with [`TimerUnavailable`] (the bare call: with
+//! [`RetryError::TimerUnavailable`]), carrying the last error; it never panics. (tokio cannot
+//! be asked whether its time driver is on: seawall catches the panic of `sleep_until`, which
+//! the panic hook still prints.)
 //!
 //! # Layer order
 //!
 //! Put retry outside the circuit breaker and a per-attempt timeout inside it (see the crate
 //! docs): every attempt is then admitted and recorded by the breaker on its own, an open
-//! circuit is not retried (the default classifier ignores [`CircuitOpen`](crate::circuit_breaker::CircuitOpen)),
-//! and a timed-out attempt counts as a failure. With the breaker outside, one breaker call
+//! circuit is not retried (a [`CircuitOpen`](crate::circuit_breaker::CircuitOpen) is a
+//! refusal), and a timed-out attempt counts as a failure. With the breaker outside, one breaker call
 //! would cover all the attempts, and a dependency's failures would reach the breaker only
 //! once retries are used up.
 
+mod attempt;
 mod budget;
 mod error;
 mod future;
 mod layer;
+mod observe;
 mod policy;
 mod service;
 
 pub use crate::backoff::{Backoff, BackoffBuilder, Delays, Growth, Jitter};
 pub use budget::{BudgetBuilder, RetryBudget, STRIPES};
-pub use error::{BudgetExhausted, RetryError};
+pub use error::{BudgetExhausted, RetryError, TimerUnavailable};
 pub use future::ResponseFuture;
 pub use layer::RetryLayer;
-pub use policy::{Builder, ByClone, CloneRequest, DefaultRetryClassifier, Retry, RetryEvent};
+pub use observe::{Event, GiveUpEvent, GiveUpReason, RetryEvent, RetryListener};
+pub use policy::{Builder, ByClone, CloneRequest, DefaultRetryClassifier, Retry};
 pub use service::RetryService;

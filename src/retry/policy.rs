@@ -1,58 +1,35 @@
-//! The retry policy: its builder, defaults and validation, the decision taken after each
-//! failed attempt, and the bare async API. No tower here.
+//! The retry policy: its builder, defaults and validation, and the bare async API. The
+//! decision after each attempt lives in `attempt.rs`, the attempts themselves in `future.rs`.
 
-use crate::sync::Anchor;
-use std::error::Error;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::rngs::SmallRng;
-use rand::SeedableRng;
-
 use super::budget::{BudgetBuilder, RetryBudget};
 use super::error::RetryError;
+use super::future::{Attempts, ByRef, Closure, Ending, Last, Typed};
+use super::observe::{Event, Observers, RetryEvent, RetryListener};
 use crate::backoff::{Backoff, BackoffBuilder};
 use crate::classify::{Classify, Outcome};
 use crate::clock::{duration_to_nanos, Clock};
-use crate::error::{BoxError, ConfigError, ErrorKind};
+use crate::error::ConfigError;
 
-/// What a retry hook is told, just before the retry sleeps.
-#[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
-pub struct RetryEvent<'a> {
-    /// The attempt that just failed, from 1; the retry will be attempt `attempt + 1`.
-    pub attempt: u32,
-    /// How long the retry waits first (the backoff, or the server's `Retry-After`).
-    pub delay: Duration,
-    /// Whether `delay` came from the classifier's [`retry_after`](Classify::retry_after).
-    pub retry_after: bool,
-    /// The failed attempt's error; `None` when a response was classified as retryable.
-    pub error: Option<&'a (dyn Error + 'static)>,
-}
-
-pub(crate) type Hook = Arc<dyn Fn(&RetryEvent<'_>) + Send + Sync>;
-
-/// The default retry classifier: a success is final; an error is retryable, except a
-/// rejection by an open circuit breaker (retrying it would only hammer the breaker) and a
-/// refusal by an inner retry budget (nested retries must not multiply).
+/// The default retry classifier: a success is final, an error is retryable.
 ///
-/// Both are recognised with [`ErrorKind::of_any`], so they are found inside a [`BoxError`]
-/// coming from an inner seawall layer. Such errors are classified [`Outcome::Ignored`].
+/// seawall's own refusals (an open circuit, an inner budget's refusal) are not retried
+/// whatever the classifier says: the policy sets them aside before it asks any classifier,
+/// unless told otherwise with [`Builder::retry_refusals`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DefaultRetryClassifier;
 
-impl<T, E: 'static> Classify<T, E> for DefaultRetryClassifier {
+impl<T, E> Classify<T, E> for DefaultRetryClassifier {
     #[inline]
     fn classify(&self, result: &Result<T, E>) -> Outcome {
         match result {
             Ok(_) => Outcome::Success,
-            Err(e) => match ErrorKind::of_any(e) {
-                ErrorKind::CircuitOpen | ErrorKind::BudgetExhausted => Outcome::Ignored,
-                _ => Outcome::Failure,
-            },
+            Err(_) => Outcome::Failure,
         }
     }
 }
@@ -88,119 +65,39 @@ where
     }
 }
 
-/// The validated policy, shared by every clone of a [`Retry`] and the services it builds.
-pub(crate) struct Shared {
-    anchor: PolicyRef,
+/// The validated policy, shared by every clone of a [`Retry`], the services it builds and
+/// their calls in flight (each response future holds an `Arc` of it, so a call outlives its
+/// stack).
+///
+/// Not aligned to keep the `Arc`'s counts (written by every call) off the line of the fields
+/// every call reads: measured with `benches/retry.rs` (two threads sharing one policy), it
+/// made no difference: the cost under contention is the count's line moving between cores.
+pub(crate) struct Policy {
     pub(crate) max_retries: u32,
+    pub(crate) retry_refusals: bool,
     pub(crate) backoff: Backoff,
     pub(crate) budget: Option<RetryBudget>,
     pub(crate) deadline: Option<Duration>,
     pub(crate) attempt_timeout: Option<Duration>,
-    pub(crate) on_retry: Option<Hook>,
+    pub(crate) observers: Observers,
     pub(crate) clock: Clock,
-    seed: u64,
-    rngs: AtomicU64,
+    pub(crate) seed: u64,
+    pub(crate) rngs: AtomicU64,
 }
 
-/// What to do after a failed attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Decision {
-    /// Retry after this delay; `true` when it is the server's `Retry-After`.
-    Retry(Duration, bool),
-    /// Give up: retries used up, or the next attempt would start past the deadline.
-    Stop,
-    /// Give up: the budget refused the retry.
-    Refused,
-}
-
-/// What a call that retries keeps between attempts: created at its first failure only.
-pub(crate) struct RetryState {
-    pub(crate) shared: Arc<Shared>,
-    rng: SmallRng,
-    previous: Duration,
-}
-
-impl RetryState {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        // Relaxed: only makes each retrying call draw a different sequence.
-        let n = shared.rngs.fetch_add(1, Ordering::Relaxed);
-        let rng = SmallRng::seed_from_u64(shared.seed.wrapping_add(n));
-        RetryState {
-            shared,
-            rng,
-            previous: Duration::ZERO,
-        }
-    }
-
-    /// The decision after attempt `attempt` (from 1) failed, with the classifier's hint.
-    /// `deadline` is in the policy clock's nanoseconds.
-    pub(crate) fn decide(
-        &mut self,
-        attempt: u32,
-        hint: Option<Duration>,
-        deadline: Option<u64>,
-    ) -> Decision {
-        let shared = &*self.shared;
-        if attempt > shared.max_retries {
-            return Decision::Stop;
-        }
-        let (delay, from_hint) = match hint {
-            Some(d) => (d.min(shared.backoff.max_delay()), true),
-            None => (
-                shared.backoff.delay(attempt, self.previous, &mut self.rng),
-                false,
-            ),
-        };
-        if let Some(deadline) = deadline {
-            // Never sleep past the deadline: an attempt starting at it has no time left.
-            let wake = shared
+impl Policy {
+    /// The deadline of a call starting now, in the policy clock's nanoseconds (`u64::MAX`
+    /// without a deadline). Reads the clock only when a deadline is configured.
+    #[inline(never)]
+    pub(crate) fn deadline_from_now(&self) -> u64 {
+        match self.deadline {
+            Some(d) => self
                 .clock
                 .now_nanos()
-                .saturating_add(duration_to_nanos(delay));
-            if wake >= deadline {
-                return Decision::Stop;
-            }
+                .saturating_add(duration_to_nanos(d))
+                .min(u64::MAX - 1),
+            None => u64::MAX,
         }
-        // The budget is asked last, so a retry refused for another reason costs no token (a
-        // call cancelled during its backoff has spent one: stricter, never looser).
-        if let Some(budget) = &shared.budget {
-            if !budget.withdraw() {
-                return Decision::Refused;
-            }
-        }
-        self.previous = delay;
-        Decision::Retry(delay, from_hint)
-    }
-
-    pub(crate) fn notify(&self, event: &RetryEvent<'_>) {
-        #[cfg(feature = "tracing")]
-        tracing::debug!(
-            attempt = event.attempt,
-            delay_ms = u64::try_from(event.delay.as_millis()).unwrap_or(u64::MAX),
-            retry_after = event.retry_after,
-            error = event.error.map(tracing::field::display),
-            "retrying"
-        );
-        if let Some(hook) = &self.shared.on_retry {
-            hook(event);
-        }
-    }
-}
-
-// ===== finding the policy from a response future without a per-call refcount =====
-//
-// A response future must reach the policy to retry.
-// Cloning the `Arc` into every future costs two atomic read-modify-writes per call, several
-// times the whole success-path target, for the rare call that fails. So a future holds the
-// policy's `&'static Anchor` (see `crate::sync::Anchor`, shared with the circuit breaker) and
-// upgrades it on the failure path only.
-
-pub(crate) type PolicyRef = &'static Anchor<Shared>;
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // Lets the anchor's `Weak` go, so this allocation is freed too.
-        self.anchor.clear();
     }
 }
 
@@ -213,7 +110,7 @@ impl Drop for Shared {
 /// [`layer`](Self::layer), or around any async call with [`call`](Self::call).
 #[derive(Clone)]
 pub struct Retry {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) policy: Arc<Policy>,
 }
 
 impl Default for Retry {
@@ -237,37 +134,17 @@ impl Retry {
 
     /// The most retries per call (so `max_retries() + 1` attempts).
     pub fn max_retries(&self) -> u32 {
-        self.shared.max_retries
+        self.policy.max_retries
     }
 
     /// The backoff schedule.
     pub fn backoff(&self) -> &Backoff {
-        &self.shared.backoff
+        &self.policy.backoff
     }
 
     /// The budget retries draw from, if any.
     pub fn budget(&self) -> Option<&RetryBudget> {
-        self.shared.budget.as_ref()
-    }
-
-    #[inline]
-    pub(crate) fn anchor(&self) -> PolicyRef {
-        self.shared.anchor
-    }
-
-    /// The deadline of a call starting now, in the policy clock's nanoseconds (`u64::MAX`
-    /// without a deadline). Reads the clock only when a deadline is configured.
-    #[inline(never)]
-    pub(crate) fn deadline_from_now(&self) -> u64 {
-        match self.shared.deadline {
-            Some(d) => self
-                .shared
-                .clock
-                .now_nanos()
-                .saturating_add(duration_to_nanos(d))
-                .min(u64::MAX - 1),
-            None => u64::MAX,
-        }
+        self.policy.budget.as_ref()
     }
 
     /// Runs `f` until it succeeds or retries end, with the default classifier (errors are
@@ -295,86 +172,45 @@ impl Retry {
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        E: Into<BoxError> + 'static,
+        E: 'static,
     {
         self.call_with(&DefaultRetryClassifier, f).await
     }
 
     /// Like [`call`](Self::call), with a classifier deciding what is retryable and giving
-    /// `Retry-After` hints.
-    pub async fn call_with<C, F, Fut, T, E>(
-        &self,
-        classifier: &C,
-        mut f: F,
-    ) -> Result<T, RetryError<E>>
+    /// `Retry-After` hints. seawall's own refusals are not retried whatever it says (see
+    /// [`Builder::retry_refusals`]).
+    ///
+    /// The bare call runs on the same attempts as the layer (the closure is wrapped as an
+    /// always-ready service), so both decide the same way, with the same events.
+    pub async fn call_with<C, F, Fut, T, E>(&self, classifier: &C, f: F) -> Result<T, RetryError<E>>
     where
         C: Classify<T, E> + ?Sized,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
-        E: Into<BoxError>,
+        E: 'static,
     {
-        let deadline = Some(self.deadline_from_now()).filter(|_| self.shared.deadline.is_some());
-        let mut state: Option<RetryState> = None;
-        let mut attempt = 0u32;
-        loop {
-            attempt = attempt.saturating_add(1);
-            let result = match self.shared.attempt_timeout {
-                Some(t) => tokio::time::timeout(t, f()).await.ok(),
-                None => Some(f().await),
-            };
-            let (outcome, hint) = match &result {
-                Some(r) => (classifier.classify(r), None),
-                None => (Outcome::Failure, None),
-            };
-            if outcome != Outcome::Failure {
-                if outcome == Outcome::Success {
-                    if let Some(budget) = &self.shared.budget {
-                        budget.deposit();
-                    }
-                }
-                return finish(result, false);
-            }
-            let hint = hint.or_else(|| result.as_ref().and_then(|r| classifier.retry_after(r)));
-            let st = state.get_or_insert_with(|| RetryState::new(Arc::clone(&self.shared)));
-            match st.decide(attempt, hint, deadline) {
-                Decision::Stop => return finish(result, false),
-                Decision::Refused => return finish(result, true),
-                Decision::Retry(delay, retry_after) => {
-                    if st.shared.on_retry.is_some() || cfg!(feature = "tracing") {
-                        let error: Option<BoxError> = match result {
-                            Some(Err(e)) => Some(e.into()),
-                            Some(Ok(_)) => None,
-                            None => Some(Box::new(tower::timeout::error::Elapsed::new())),
-                        };
-                        st.notify(&RetryEvent {
-                            attempt,
-                            delay,
-                            retry_after,
-                            error: error.as_deref().map(|e| e as &(dyn Error + 'static)),
-                        });
-                    }
-                    if !delay.is_zero() {
-                        tokio::time::sleep(delay).await;
-                    }
-                }
-            }
+        let attempts: Attempts<_, _, _, _, _, Typed<E>> =
+            Attempts::new(Closure(f), (), &*self.policy, ByRef(classifier), ByClone);
+        let finished = attempts.await;
+        let error = match finished.last {
+            Last::Response(response) => return Ok(response),
+            Last::Error(Typed(e)) => Some(e),
+            Last::TimedOut | Last::NotMade => None,
+        };
+        Err(match (finished.ending, error) {
+            (Ending::AsIs, Some(e)) => RetryError::Inner(e),
+            (Ending::AsIs, None) => RetryError::Timeout,
+            (Ending::BudgetExhausted, e) => RetryError::BudgetExhausted(e),
+            (Ending::NoTimer, e) => RetryError::TimerUnavailable(e),
         }
-    }
-}
-
-/// The bare API's final result: `None` is a timed-out attempt.
-fn finish<T, E>(result: Option<Result<T, E>>, refused: bool) -> Result<T, RetryError<E>> {
-    match result {
-        Some(Ok(t)) => Ok(t),
-        Some(Err(e)) if refused => Err(RetryError::BudgetExhausted(e)),
-        Some(Err(e)) => Err(RetryError::Inner(e)),
-        None => Err(RetryError::Timeout),
+        .registered())
     }
 }
 
 impl fmt::Debug for Retry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = &*self.shared;
+        let s = &*self.policy;
         f.debug_struct("Retry")
             .field("max_retries", &s.max_retries)
             .field("backoff", &s.backoff)
@@ -403,7 +239,8 @@ enum BudgetSetting {
 /// | [`budget`](Self::budget) / [`new_budget`](Self::new_budget) | on: 20 % of recent successes + 10/s (see [`RetryBudget`]) |
 /// | [`deadline`](Self::deadline) | none |
 /// | [`attempt_timeout`](Self::attempt_timeout) | none |
-/// | [`on_retry`](Self::on_retry) | none |
+/// | [`on_retry`](Self::on_retry) / [`listener`](Self::listener) | none |
+/// | [`retry_refusals`](Self::retry_refusals) | `false`: an open circuit or an inner budget's refusal is not retried |
 /// | [`seed`](Self::seed) | from the OS |
 /// | [`clock`](Self::clock) | tokio's clock |
 #[must_use]
@@ -413,7 +250,8 @@ pub struct Builder {
     budget: BudgetSetting,
     deadline: Option<Duration>,
     attempt_timeout: Option<Duration>,
-    on_retry: Option<Hook>,
+    observers: Observers,
+    retry_refusals: bool,
     seed: Option<u64>,
     clock: Option<Clock>,
 }
@@ -426,7 +264,8 @@ impl Default for Builder {
             budget: BudgetSetting::Default,
             deadline: None,
             attempt_timeout: None,
-            on_retry: None,
+            observers: Observers::default(),
+            retry_refusals: false,
             seed: None,
             clock: None,
         }
@@ -469,9 +308,11 @@ impl Builder {
         self
     }
 
-    /// An overall deadline per call, from its start: a retry that would start at or past it
-    /// is not made, and the last result is returned. An attempt in flight is not cut short:
-    /// put a `Timeout` outside the retry layer for that. Reads the clock at every call.
+    /// An overall deadline per call, from its start: no attempt starts at or past it, neither
+    /// after a backoff that would reach it nor after waiting for the inner service's
+    /// readiness (the wait for readiness is cut at the deadline); the last result is
+    /// returned then. An attempt in flight is not cut short: put a `Timeout` outside the
+    /// retry layer for that. Reads the clock at every call.
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
         self
@@ -479,16 +320,38 @@ impl Builder {
 
     /// A timeout for each attempt; an attempt that runs past it is retryable, and if it is
     /// the last, the call fails with `tower::timeout::error::Elapsed`. Arms a timer per
-    /// attempt.
+    /// attempt, so it needs a tokio runtime with `enable_time` (without one the call fails
+    /// with [`TimerUnavailable`](super::TimerUnavailable), never panics).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = Some(timeout);
         self
     }
 
-    /// Called before every retry sleeps, for logging or metrics. Runs on the calling task:
-    /// keep it short.
-    pub fn on_retry(mut self, f: impl Fn(&RetryEvent<'_>) + Send + Sync + 'static) -> Self {
-        self.on_retry = Some(Arc::new(f));
+    /// Called before every retry waits, for logging or metrics: sugar for a
+    /// [`listener`](Self::listener) of [`Event::Retry`]. Runs on the calling task: keep it
+    /// short. Each call adds a hook.
+    pub fn on_retry(self, f: impl Fn(&RetryEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.listener(move |event: &Event<'_>| {
+            if let Event::Retry(retry) = event {
+                f(retry)
+            }
+        })
+    }
+
+    /// Adds a listener of every [`Event`]: each retry, and each retryable failure that is
+    /// not retried and why (retries used up, the deadline, the budget's refusal, no timer).
+    /// Runs on the calling task: keep it short.
+    pub fn listener(mut self, listener: impl RetryListener) -> Self {
+        self.observers.push(Arc::new(listener));
+        self
+    }
+
+    /// Whether seawall's own refusals ([`ErrorKind::is_refusal`](crate::ErrorKind::is_refusal): an open circuit, an inner
+    /// budget's refusal) are retried like any other error (default `false`). Off, they are
+    /// returned at once, before any classifier is asked: the dependency was not called, and
+    /// retrying would only hammer the layer that refused (or multiply nested retries).
+    pub fn retry_refusals(mut self, retry: bool) -> Self {
+        self.retry_refusals = retry;
         self
     }
 
@@ -541,19 +404,19 @@ impl Builder {
                 .ok(),
         };
         let seed = self.seed.unwrap_or_else(os_seed);
-        let shared = Arc::new_cyclic(|weak| Shared {
-            anchor: Anchor::leak(weak.clone()),
+        let policy = Arc::new(Policy {
             max_retries: self.max_retries,
+            retry_refusals: self.retry_refusals,
             backoff,
             budget,
             deadline: self.deadline,
             attempt_timeout: self.attempt_timeout,
-            on_retry: self.on_retry,
+            observers: self.observers,
             clock: self.clock.unwrap_or_default(),
             seed,
             rngs: AtomicU64::new(0),
         });
-        Retry { shared }
+        Retry { policy }
     }
 }
 

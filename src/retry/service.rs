@@ -1,8 +1,8 @@
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tower_service::Service;
 
-use super::budget::RetryBudget;
 use super::future::ResponseFuture;
 use super::policy::{CloneRequest, Retry};
 use crate::classify::Classify;
@@ -28,36 +28,16 @@ pub struct RetryService<S, C, R> {
     retry: Retry,
     classifier: C,
     clone_request: R,
-    // What every call reads, copied out of the shared policy once: one pointer chase less.
-    fast: Fast,
-}
-
-/// The part of the policy every call reads.
-#[derive(Debug, Clone)]
-pub(crate) struct Fast {
-    pub(crate) budget: Option<RetryBudget>,
-    pub(crate) policy: super::policy::PolicyRef,
-    pub(crate) copy_request: bool,
-    pub(crate) has_deadline: bool,
-    pub(crate) has_attempt_timeout: bool,
 }
 
 impl<S, C, R> RetryService<S, C, R> {
     /// Wraps `inner`, retrying through `retry`.
     pub fn new(inner: S, retry: Retry, classifier: C, clone_request: R) -> Self {
-        let fast = Fast {
-            budget: retry.shared.budget.clone(),
-            policy: retry.anchor(),
-            copy_request: retry.shared.max_retries > 0,
-            has_deadline: retry.shared.deadline.is_some(),
-            has_attempt_timeout: retry.shared.attempt_timeout.is_some(),
-        };
         RetryService {
             inner,
             retry,
             classifier,
             clone_request,
-            fast,
         }
     }
 
@@ -85,7 +65,7 @@ impl<S, C, R> RetryService<S, C, R> {
 impl<S, C, R, Req> Service<Req> for RetryService<S, C, R>
 where
     S: Service<Req> + Clone,
-    S::Error: Into<BoxError>,
+    S::Error: Into<BoxError> + 'static,
     C: Classify<S::Response, S::Error> + Clone,
     R: CloneRequest<Req> + Clone,
 {
@@ -107,8 +87,7 @@ where
         ResponseFuture::new(
             svc,
             req,
-            &self.retry,
-            &self.fast,
+            Arc::clone(&self.retry.policy),
             self.classifier.clone(),
             self.clone_request.clone(),
         )

@@ -1,0 +1,319 @@
+//! What happens after an attempt: the call is over, retried after a delay, or given up (and
+//! why). One step, shared by the tower [`ResponseFuture`](super::ResponseFuture) and the bare
+//! [`Retry::call`](super::Retry::call), so the two cannot drift apart. Pure but for the two
+//! reads it needs, both of the policy: the clock (only with a deadline) and the budget (only
+//! for a retry that passed every other test).
+
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+
+use super::observe::GiveUpReason;
+use super::policy::Policy;
+use crate::classify::{Classify, Outcome};
+use crate::clock::duration_to_nanos;
+use crate::error::ErrorKind;
+use std::sync::atomic::Ordering;
+
+/// What an attempt's result says, before any decision about retrying it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Verdict {
+    pub(crate) outcome: Outcome,
+    /// The server's `Retry-After`, for a failure.
+    pub(crate) retry_after: Option<Duration>,
+}
+
+/// The verdict on an attempt cut by the per-attempt timeout: a retryable failure.
+pub(crate) const TIMED_OUT: Verdict = Verdict {
+    outcome: Outcome::Failure,
+    retry_after: None,
+};
+
+/// Judges a result. seawall's own refusals (an open circuit, an inner budget's refusal: see
+/// [`ErrorKind::is_refusal`]) come first and are final unless the policy retries refusals:
+/// the dependency was not asked, so retrying only hammers the refusing layer. Only then is
+/// the classifier, default or custom, asked.
+#[inline]
+pub(crate) fn judge<C, T, E>(classifier: &C, result: &Result<T, E>, retry_refusals: bool) -> Verdict
+where
+    C: Classify<T, E> + ?Sized,
+    E: 'static,
+{
+    if let Err(e) = result {
+        if !retry_refusals && ErrorKind::of_any(e).is_refusal() {
+            return Verdict {
+                outcome: Outcome::Ignored,
+                retry_after: None,
+            };
+        }
+    }
+    let outcome = classifier.classify(result);
+    let retry_after = match outcome {
+        Outcome::Failure => classifier.retry_after(result),
+        _ => None,
+    };
+    Verdict {
+        outcome,
+        retry_after,
+    }
+}
+
+/// What to do after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// A success: deposit it into the budget and return it.
+    Success,
+    /// Not retryable (ignored by the classifier, or a refusal): return it as it is.
+    Final,
+    /// Retry after `delay`; `retry_after` when the delay is the server's.
+    Retry { delay: Duration, retry_after: bool },
+    /// A retryable failure that will not be retried.
+    GiveUp(GiveUpReason),
+}
+
+/// The jitter's state of one retrying call: its own rng (seeded from the policy's seed and a
+/// per-call counter) and the previous delay (for decorrelated jitter).
+pub(crate) struct Schedule {
+    rng: SmallRng,
+    previous: Duration,
+}
+
+impl Schedule {
+    pub(crate) fn new(policy: &Policy) -> Self {
+        // Relaxed: only makes each retrying call draw a different sequence.
+        let n = policy.rngs.fetch_add(1, Ordering::Relaxed);
+        Schedule {
+            rng: SmallRng::seed_from_u64(policy.seed.wrapping_add(n)),
+            previous: Duration::ZERO,
+        }
+    }
+
+    /// The backoff before retry `attempt` (the attempt that just failed, from 1).
+    pub(crate) fn backoff(&mut self, policy: &Policy, attempt: u32) -> Duration {
+        policy.backoff.delay(attempt, self.previous, &mut self.rng)
+    }
+
+    /// Remembers the delay a retry waits (decorrelated jitter grows from it).
+    pub(crate) fn waited(&mut self, delay: Duration) {
+        self.previous = delay;
+    }
+}
+
+/// The decision after attempt `attempt` (from 1) ended with `verdict`.
+///
+/// `can_resend`: a copy of the request is left for another attempt. `deadline`: in the policy
+/// clock's nanoseconds. `backoff`: the call's next backoff delay, computed only when needed
+/// (a call that never retries draws nothing from its rng).
+///
+/// The order is the policy's documented one: retries used up, then a request to resend, then
+/// the delay (the server's `Retry-After` capped by `max_delay`, else the backoff), then the
+/// deadline, and the budget last, so that a retry refused for another reason costs no token.
+pub(crate) fn after_attempt(
+    policy: &Policy,
+    attempt: u32,
+    verdict: Verdict,
+    can_resend: bool,
+    deadline: Option<u64>,
+    backoff: impl FnOnce() -> Duration,
+) -> Decision {
+    match verdict.outcome {
+        Outcome::Success => return Decision::Success,
+        Outcome::Ignored => return Decision::Final,
+        Outcome::Failure => {}
+    }
+    if attempt > policy.max_retries {
+        return Decision::GiveUp(GiveUpReason::RetriesUsedUp);
+    }
+    if !can_resend {
+        return Decision::GiveUp(GiveUpReason::RequestNotCopied);
+    }
+    let (delay, retry_after) = match verdict.retry_after {
+        Some(d) => (d.min(policy.backoff.max_delay()), true),
+        None => (backoff(), false),
+    };
+    if let Some(deadline) = deadline {
+        // Never sleep past the deadline: an attempt starting at it has no time left.
+        let wake = policy
+            .clock
+            .now_nanos()
+            .saturating_add(duration_to_nanos(delay));
+        if wake >= deadline {
+            return Decision::GiveUp(GiveUpReason::Deadline);
+        }
+    }
+    if let Some(budget) = &policy.budget {
+        if !budget.withdraw() {
+            return Decision::GiveUp(GiveUpReason::BudgetExhausted);
+        }
+    }
+    Decision::Retry { delay, retry_after }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::circuit_breaker::{CallError, CircuitOpen};
+    use crate::classify::DefaultClassifier;
+    use crate::clock::{Clock, ManualClock};
+    use crate::retry::{Backoff, BudgetExhausted, Jitter, Retry, RetryBudget};
+    use crate::BoxError;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn policy(max_retries: u32, budget: Option<RetryBudget>, time: &ManualClock) -> Retry {
+        let b = Retry::builder()
+            .max_retries(max_retries)
+            .backoff(Backoff::exponential(ms(100)).jitter(Jitter::None))
+            .clock(Clock::from(time.clone()));
+        match budget {
+            Some(budget) => b.budget(budget),
+            None => b.no_budget(),
+        }
+        .build()
+        .unwrap()
+    }
+
+    const FAILURE: Verdict = TIMED_OUT;
+
+    fn decide(p: &Retry, attempt: u32, verdict: Verdict, deadline: Option<u64>) -> Decision {
+        let mut schedule = Schedule::new(&p.policy);
+        after_attempt(&p.policy, attempt, verdict, true, deadline, || {
+            schedule.backoff(&p.policy, attempt)
+        })
+    }
+
+    #[test]
+    fn refusals_are_final_before_any_classifier_is_asked() {
+        let always_failure = |_: &Result<(), BoxError>| Outcome::Failure;
+        let open: Result<(), BoxError> = Err(Box::new(CircuitOpen::new(ms(5))));
+        assert_eq!(
+            judge(&always_failure, &open, false).outcome,
+            Outcome::Ignored
+        );
+        assert_eq!(
+            judge(&always_failure, &open, true).outcome,
+            Outcome::Failure
+        );
+        let refused: Result<(), BoxError> = Err(Box::new(BudgetExhausted::new("x")));
+        assert_eq!(
+            judge(&DefaultClassifier, &refused, false).outcome,
+            Outcome::Ignored
+        );
+        // Seen through the bare breaker's typed error too.
+        let bare: Result<(), CallError<&str>> = Err(CallError::Rejected(CircuitOpen::new(ms(1))));
+        assert_eq!(
+            judge(&DefaultClassifier, &bare, false).outcome,
+            Outcome::Ignored
+        );
+        let inner: Result<(), BoxError> = Err("boom".into());
+        assert_eq!(
+            judge(&DefaultClassifier, &inner, false).outcome,
+            Outcome::Failure
+        );
+    }
+
+    #[test]
+    fn success_and_ignored_are_final() {
+        let time = ManualClock::new();
+        let p = policy(3, None, &time);
+        let success = Verdict {
+            outcome: Outcome::Success,
+            retry_after: None,
+        };
+        assert_eq!(decide(&p, 1, success, None), Decision::Success);
+        let ignored = Verdict {
+            outcome: Outcome::Ignored,
+            retry_after: None,
+        };
+        assert_eq!(decide(&p, 1, ignored, None), Decision::Final);
+    }
+
+    #[test]
+    fn retries_until_used_up_with_the_backoff() {
+        let time = ManualClock::new();
+        let p = policy(2, None, &time);
+        assert_eq!(
+            decide(&p, 1, FAILURE, None),
+            Decision::Retry {
+                delay: ms(100),
+                retry_after: false
+            }
+        );
+        assert_eq!(
+            decide(&p, 2, FAILURE, None),
+            Decision::Retry {
+                delay: ms(200),
+                retry_after: false
+            }
+        );
+        assert_eq!(
+            decide(&p, 3, FAILURE, None),
+            Decision::GiveUp(GiveUpReason::RetriesUsedUp)
+        );
+    }
+
+    #[test]
+    fn a_request_that_cannot_be_copied_is_not_retried() {
+        let time = ManualClock::new();
+        let p = policy(2, None, &time);
+        let d = after_attempt(&p.policy, 1, FAILURE, false, None, || ms(1));
+        assert_eq!(d, Decision::GiveUp(GiveUpReason::RequestNotCopied));
+    }
+
+    #[test]
+    fn retry_after_is_capped_by_max_delay_and_the_deadline() {
+        let time = ManualClock::new();
+        let p = policy(2, None, &time);
+        let hinted = Verdict {
+            outcome: Outcome::Failure,
+            retry_after: Some(Duration::from_secs(3600)),
+        };
+        assert_eq!(
+            decide(&p, 1, hinted, None),
+            Decision::Retry {
+                delay: p.backoff().max_delay(),
+                retry_after: true
+            }
+        );
+        // 100 ms from now would reach a deadline 100 ms away: no time left for an attempt.
+        time.advance(ms(50));
+        let deadline = Some(duration_to_nanos(ms(150)));
+        assert_eq!(
+            decide(&p, 1, FAILURE, deadline),
+            Decision::GiveUp(GiveUpReason::Deadline)
+        );
+        let deadline = Some(duration_to_nanos(ms(151)));
+        assert!(matches!(
+            decide(&p, 1, FAILURE, deadline),
+            Decision::Retry { .. }
+        ));
+    }
+
+    #[test]
+    fn the_budget_is_asked_last() {
+        let time = ManualClock::new();
+        let budget = RetryBudget::builder()
+            .ratio(0.0)
+            .min_per_sec(1)
+            .clock(Clock::from(time.clone()))
+            .build()
+            .unwrap();
+        let p = policy(1, Some(budget.clone()), &time);
+        // Used up: no token spent.
+        assert_eq!(
+            decide(&p, 2, FAILURE, None),
+            Decision::GiveUp(GiveUpReason::RetriesUsedUp)
+        );
+        assert!(matches!(
+            decide(&p, 1, FAILURE, None),
+            Decision::Retry { .. }
+        ));
+        assert_eq!(
+            decide(&p, 1, FAILURE, None),
+            Decision::GiveUp(GiveUpReason::BudgetExhausted)
+        );
+    }
+}
