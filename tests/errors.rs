@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use seawall::circuit_breaker::{CallError, CircuitOpen};
 use seawall::error::HasErrorKind;
-use seawall::retry::{DefaultRetryClassifier, RetryError};
-use seawall::{BoxError, CircuitBreaker, Classify, ErrorKind, Outcome, Retry, RetryBudget};
+use seawall::retry::RetryError;
+use seawall::{BoxError, CircuitBreaker, ErrorKind, Retry, RetryBudget};
 
 /// A user's error with a `#[source]`-style cause: the usual shape of an application error.
 #[derive(Debug)]
