@@ -13,8 +13,9 @@
 //! (refunds only lower it; it holds up to the rounding of fractions of a token in `f64`, far
 //! below one retry, and exactly while the floor is zero and time stands still). Within that:
 //!
-//! - A success never pays for a retry after its `period` is over: no credit banked in
-//!   healthy times is spent at the onset of an outage (DESIGN, Storms). The period is kept
+//! - A success never pays for a retry after its `period` is over: no success of a healthy
+//!   spell long past pays at the onset of an outage (DESIGN, Storms; the floor's one second,
+//!   below, is the one reserve left). The period is kept
 //!   as a window of ten buckets that moves a tenth of the period at a time (exact tenths,
 //!   see [`period`](BudgetBuilder::period)). The earned credit spent within the window at
 //!   any moment never exceeds `ratio` × the successes credited to it: a retry stays in the
@@ -34,8 +35,8 @@
 //!   a century, is handled the same way: no overflow, no freeze, no NaN.
 //!
 //! Deposits read no clock, so a withdrawal does not know *when* the successes it finds were
-//! made, only that they came after the previous withdrawal read the time (see
-//! `Account::now_and_counts`). It therefore credits them to the previous withdrawal's
+//! made, only that they came after the previous withdrawal read the time, since that one
+//! did not see them (see `Account::now_and_counts`). It therefore credits them to the previous withdrawal's
 //! bucket, the oldest they can date from, and credits nothing if that bucket has already left
 //! the window. A success can so expire early, never late. Guessing any later time (say,
 //! spreading them evenly over the gap) could move a burst of old successes forward into the
@@ -45,9 +46,10 @@
 //! What that costs: a client whose failures are rare, and so withdraws rarely, gets its
 //! first retry after a long healthy stretch from the floor, not from the successes of that
 //! stretch (an hour of successes without a single failure pays for nothing at the first
-//! failure). Once failures come, each withdrawal dates the successes that follow it, so
-//! during an outage, when withdrawals are frequent, successes are credited within a tenth of
-//! a period or so of when they were made, and a partial outage still pays for its retries.
+//! failure). Once failures come, each withdrawal dates the successes that follow it: with at
+//! least one withdrawal every tenth of a period, as in any outage that matters, a success
+//! pays for more than eight tenths of its period, so a partial outage still pays for its
+//! retries.
 //!
 //! A [`refund`](RetryBudget::refund) takes a deposit back: a refunded deposit pays for no
 //! retry once the refund is made (a withdrawal that ran between the deposit and its refund
