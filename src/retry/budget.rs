@@ -773,6 +773,49 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_withdrawal_never_lets_old_successes_pay() {
+        // Twin budgets see the same deposits at the same times; one is asked for a retry
+        // (refused: nothing to grant) half a second in, just before 100 successes. 1.2 s
+        // later the successes are 1.2 periods old: neither twin pays for them.
+        let (asked, asked_time) = budget(1.0, 0);
+        let (unasked, unasked_time) = budget(1.0, 0);
+        asked_time.advance(Duration::from_millis(500));
+        unasked_time.advance(Duration::from_millis(500));
+        assert!(!asked.withdraw());
+        deposit(&asked, 100);
+        deposit(&unasked, 100);
+        asked_time.advance(Duration::from_millis(1200));
+        unasked_time.advance(Duration::from_millis(1200));
+        assert_eq!((drain(&asked), drain(&unasked)), (0, 0));
+    }
+
+    #[test]
+    fn a_withdrawal_only_makes_crediting_more_timely() {
+        // The same twins, the successes 0.6 s old when the outage begins: the twin asked at
+        // 0.5 s dates them from then and pays for them (within their period); the other can
+        // date them only from its creation, a period ago, and pays for none. Neither pays
+        // once their period is over. (`tests/budget_stress.rs` checks against the true
+        // sliding window over random schedules.)
+        let (asked, asked_time) = budget(1.0, 0);
+        let (unasked, unasked_time) = budget(1.0, 0);
+        asked_time.advance(Duration::from_millis(500));
+        unasked_time.advance(Duration::from_millis(500));
+        assert!(!asked.withdraw());
+        asked_time.advance(Duration::from_millis(100));
+        unasked_time.advance(Duration::from_millis(100));
+        deposit(&asked, 100);
+        deposit(&unasked, 100);
+        asked_time.advance(Duration::from_millis(600));
+        unasked_time.advance(Duration::from_millis(600));
+        assert_eq!(asked.balance(), 100.0);
+        assert_eq!(unasked.balance(), 0.0);
+        assert_eq!(drain(&unasked), 0);
+        // At 1.5 s, bucket 5 leaves the window (the successes were 0.9 s old: early).
+        asked_time.advance(Duration::from_millis(300));
+        assert_eq!(drain(&asked), 0);
+    }
+
+    #[test]
     fn the_window_moves_in_exact_tenths_of_any_period() {
         // A period of 1,000,007 ns is not ten whole-nanosecond tenths, yet a success never
         // pays at its period's end, and one credited at once pays until just before it.
@@ -888,6 +931,13 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(e, ConfigError::Zero { field: "period" });
+        let e = RetryBudget::builder().ratio(1000.1).build().unwrap_err();
+        assert_eq!(e.field(), "ratio");
+        let e = RetryBudget::builder()
+            .ratio(f64::INFINITY)
+            .build()
+            .unwrap_err();
+        assert_eq!(e, ConfigError::NotFinite { field: "ratio" });
         let e = RetryBudget::builder()
             .ratio(0.0)
             .min_per_sec(0)
@@ -914,6 +964,62 @@ mod tests {
             .period(Duration::from_millis(1))
             .build()
             .is_ok());
+    }
+
+    #[test]
+    fn extreme_settings_neither_panic_nor_produce_nan() {
+        let periods = [
+            Duration::from_millis(1),
+            Duration::from_nanos(1_000_007),
+            Duration::from_secs(10 * 365 * 86_400),
+            Duration::MAX,
+        ];
+        for period in periods {
+            for (ratio, floor) in [
+                (1000.0, u32::MAX),
+                (0.0, u32::MAX),
+                (1000.0, 0),
+                (1e-300, 0),
+            ] {
+                let time = ManualClock::new();
+                let b = RetryBudget::builder()
+                    .ratio(ratio)
+                    .min_per_sec(floor)
+                    .period(period)
+                    .clock(Clock::from(time.clone()))
+                    .build()
+                    .unwrap();
+                for step in [0u64, 1, 3, 999_999_999, 1 << 40, u64::MAX / 3, u64::MAX] {
+                    for _ in 0..50 {
+                        b.deposit();
+                        b.refund();
+                        b.refund();
+                    }
+                    time.advance(Duration::from_nanos(step));
+                    let balance = b.balance();
+                    let ctx = format!("{period:?} {ratio} {floor}: {balance}");
+                    assert!(balance.is_finite() && balance >= 0.0, "{ctx}");
+                    assert_eq!(b.withdraw(), balance >= 1.0, "{ctx}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[ignore = "issue 15: the floor is a one-second reserve"]
+    fn the_floor_is_no_reserve_spent_at_once_at_the_onset() {
+        // DESIGN (Retry: Budget; Storms): a floor kept as a reserve that the first failures
+        // spend at once lets a burst of retries through just when the dependency falls over.
+        // Today the floor starts full and refills to a whole second's worth in any quiet
+        // second, and the module docs say so; issue 15 (adaptive budget, storms) redesigns
+        // it. Kept from the review of the budget so that the fix has its test waiting.
+        let (b, time) = budget(0.2, 1000);
+        time.advance(Duration::from_secs(60)); // healthy and quiet
+        let at_once = drain(&b); // the outage begins: all in the same nanosecond
+        assert!(
+            at_once <= 1,
+            "{at_once} floor retries granted in one instant"
+        );
     }
 
     #[test]
