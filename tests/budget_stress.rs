@@ -1,4 +1,16 @@
-//! The retry budget under real threads: two threads deposit in bulk while two others withdraw,
+//! The retry budget under stress: random schedules checked against the true sliding window,
+//! and real threads racing.
+//!
+//! # Against the true window
+//!
+//! Deposits read no clock, so the budget never knows when a success was made; the test does.
+//! Over random schedules of deposits, clock steps and withdrawals, every retry a budget grants
+//! (ratio 1, no floor) must be paid for by its own success made less than one period before
+//! it: no success pays after its period, however often or rarely the budget is asked.
+//!
+//! # Real threads
+//!
+//! Two threads deposit in bulk while two others withdraw,
 //! for a bounded number of operations. Time never moves (a `ManualClock` nobody advances) and
 //! there is no floor, so every retry granted must be paid for by a deposit: in all,
 //! `granted <= ratio × deposits`.
@@ -18,9 +30,12 @@
 //! interleavings exhaustively, on a small scale.
 #![cfg(not(seawall_loom))]
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Barrier, Mutex, PoisonError};
 use std::thread;
+use std::time::Duration;
+
+use proptest::prelude::*;
 
 use seawall::clock::{Clock, ManualClock};
 use seawall::retry::{RetryBudget, STRIPES};
@@ -137,4 +152,186 @@ fn granted_retries_never_exceed_a_tiny_ratio_of_racing_deposits() {
 #[test]
 fn granted_retries_never_exceed_a_tenth_of_racing_deposits() {
     assert_within_the_budget(0.1);
+}
+
+// ===== against the true window =====
+
+const PERIOD: Duration = Duration::from_secs(1);
+
+/// A budget of ratio 1 and no floor, over [`PERIOD`], with its clock.
+fn windowed() -> (RetryBudget, ManualClock) {
+    let time = ManualClock::new();
+    let budget = RetryBudget::builder()
+        .ratio(1.0)
+        .min_per_sec(0)
+        .period(PERIOD)
+        .clock(Clock::from(time.clone()))
+        .build()
+        .unwrap();
+    (budget, time)
+}
+
+/// `true` if each grant (in time order) can be paid for by a success of its own made at most
+/// one period before it (strictly less). Oldest valid success first: with windows all of one
+/// length, that matching succeeds whenever any does.
+fn paid_within_the_true_window(successes: &[u64], grants: &[u64]) -> Result<(), String> {
+    let period = PERIOD.as_nanos() as u64;
+    let mut next = 0;
+    for &g in grants {
+        while next < successes.len() && successes[next] + period <= g {
+            next += 1; // expired unspent
+        }
+        match successes.get(next) {
+            Some(&t) if t <= g => next += 1,
+            _ => {
+                return Err(format!(
+                    "the retry granted at {g} ns has no success within a period"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One step of a schedule: the clock moves, successes come, twins are asked for retries.
+#[derive(Debug, Clone)]
+struct Step {
+    advance_ms: u64,
+    successes: u32,
+    successes_first: bool,
+    /// Retries asked of the twin that is asked often.
+    often: u32,
+    /// The twin asked rarely is asked once when this is 0.
+    rarely: u32,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    (0u64..400, 0u32..6, any::<bool>(), 0u32..4, 0u32..15).prop_map(
+        |(advance_ms, successes, successes_first, often, rarely)| Step {
+            advance_ms,
+            successes,
+            successes_first,
+            often,
+            rarely,
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The twin asked often and the twin asked rarely may grant differently (a withdrawal
+    /// makes the crediting of later successes more timely), but neither grants a retry that
+    /// the true sliding window does not pay for.
+    #[test]
+    fn no_twin_grants_beyond_the_true_sliding_window(
+        steps in prop::collection::vec(step(), 1..120)
+    ) {
+        let (often, often_time) = windowed();
+        let (rarely, rarely_time) = windowed();
+        let mut successes = Vec::new();
+        let (mut often_grants, mut rarely_grants) = (Vec::new(), Vec::new());
+        let ask = |budget: &RetryBudget, time: &ManualClock, n: u32, grants: &mut Vec<u64>| {
+            for _ in 0..n {
+                if budget.withdraw() {
+                    grants.push(time.now_nanos());
+                }
+            }
+        };
+        for s in &steps {
+            often_time.advance(Duration::from_millis(s.advance_ms));
+            rarely_time.advance(Duration::from_millis(s.advance_ms));
+            let now = often_time.now_nanos();
+            let deposit = |successes: &mut Vec<u64>| {
+                for _ in 0..s.successes {
+                    often.deposit();
+                    rarely.deposit();
+                    successes.push(now);
+                }
+            };
+            if s.successes_first {
+                deposit(&mut successes);
+            }
+            ask(&often, &often_time, s.often, &mut often_grants);
+            ask(&rarely, &rarely_time, u32::from(s.rarely == 0) * 3, &mut rarely_grants);
+            if !s.successes_first {
+                deposit(&mut successes);
+            }
+        }
+        paid_within_the_true_window(&successes, &often_grants)
+            .map_err(|e| TestCaseError::fail(format!("asked often: {e}")))?;
+        paid_within_the_true_window(&successes, &rarely_grants)
+            .map_err(|e| TestCaseError::fail(format!("asked rarely: {e}")))?;
+    }
+}
+
+#[test]
+fn the_true_window_check_catches_a_success_paying_after_its_period() {
+    let second = PERIOD.as_nanos() as u64;
+    assert!(paid_within_the_true_window(&[0, 0], &[0, second - 1]).is_ok());
+    assert!(paid_within_the_true_window(&[0], &[second]).is_err());
+    assert!(paid_within_the_true_window(&[0], &[0, 1]).is_err());
+    assert!(paid_within_the_true_window(&[5], &[4]).is_err());
+}
+
+// ===== the documented bound, everything racing =====
+
+/// The documented bound `G <= ratio × D + min_per_sec × (T + 1)` under 4 threads on 2 cores:
+/// two deposit (and now and then refund), two withdraw and move the clock in odd steps of up
+/// to 3 ms over a 10 ms period. 0.7 s per setting.
+#[test]
+fn the_bound_holds_with_deposits_refunds_withdrawals_and_time_racing() {
+    let _turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
+    for &(ratio, floor) in &[(0.01, 0u32), (0.5, 3), (1000.0, 0)] {
+        let time = ManualClock::new();
+        let b = RetryBudget::builder()
+            .ratio(ratio)
+            .min_per_sec(floor)
+            .period(Duration::from_millis(10))
+            .clock(Clock::from(time.clone()))
+            .build()
+            .unwrap();
+        let (deposits, refunds, granted) =
+            (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+        let stop = AtomicBool::new(false);
+        thread::scope(|s| {
+            for t in 0..4 {
+                let (b, time) = (b.clone(), time.clone());
+                let (deposits, refunds, granted, stop) = (&deposits, &refunds, &granted, &stop);
+                s.spawn(move || {
+                    let mut i = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        i += 1;
+                        if t % 2 == 0 {
+                            b.deposit();
+                            deposits.fetch_add(1, Ordering::Relaxed);
+                            if i.is_multiple_of(97) {
+                                b.refund();
+                                refunds.fetch_add(1, Ordering::Relaxed);
+                            }
+                        } else {
+                            if b.withdraw() {
+                                granted.fetch_add(1, Ordering::Relaxed);
+                            }
+                            if i.is_multiple_of(13) {
+                                time.advance(Duration::from_nanos(i % 3_000_001));
+                            }
+                        }
+                    }
+                });
+            }
+            thread::sleep(Duration::from_millis(700));
+            stop.store(true, Ordering::Relaxed);
+        });
+        // Refunds only lower the bound; counted with all deposits (a safe overestimate).
+        let d = deposits.load(Ordering::Relaxed) as f64;
+        let g = granted.load(Ordering::Relaxed) as f64;
+        let t = time.elapsed().as_secs_f64();
+        let bound = ratio * d + f64::from(floor) * (t + 1.0);
+        assert!(
+            g <= bound + 1.0,
+            "ratio {ratio}: granted {g} > bound {bound} (D {d}, T {t}, refunds {})",
+            refunds.load(Ordering::Relaxed)
+        );
+    }
 }

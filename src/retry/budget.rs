@@ -13,26 +13,43 @@
 //! (refunds only lower it; it holds up to the rounding of fractions of a token in `f64`, far
 //! below one retry, and exactly while the floor is zero and time stands still). Within that:
 //!
-//! - A success pays for retries during one `period` and never again. The period is kept as a
-//!   window of ten buckets that moves a tenth of the period at a time, so a success counts
-//!   for between nine tenths of the period and the whole of it. The earned credit spent
-//!   within the window at any moment never exceeds `ratio` × the successes credited to it: a
-//!   retry stays in the window at least as long as the successes that paid for it.
+//! - A success never pays for a retry after its `period` is over: no success of a healthy
+//!   spell long past pays at the onset of an outage (DESIGN, Storms; the floor's one second,
+//!   below, is the one reserve left). The period is kept
+//!   as a window of ten buckets that moves a tenth of the period at a time (exact tenths,
+//!   see [`period`](BudgetBuilder::period)). The earned credit spent within the window at
+//!   any moment never exceeds `ratio` × the successes credited to it: a retry stays in the
+//!   window at least as long as the successes that paid for it.
 //! - The floor accrues at `min_per_sec` a second and never holds more than one second's
 //!   worth; it starts full. So when a healthy dependency falls over, the first failures can
 //!   spend at most `ratio` × the last period's successes plus `min_per_sec` retries at once;
 //!   then the rate applies. Retries spend earned credit first and the floor only when that
 //!   runs out, which keeps the floor for a client with little traffic.
 //! - Reading [`balance`](RetryBudget::balance) changes nothing: it computes the balance
-//!   without storing it, so how often a budget is read never changes what it grants.
+//!   without storing it, so how often a budget is read never changes what it grants. A
+//!   withdrawal, granted or refused, does settle the accounts (see below): it can only make
+//!   the crediting of later successes more timely, and never lets a success pay outside its
+//!   period, so two budgets that see the same deposits may grant differently if one was
+//!   asked for retries more often, but neither grants from successes older than a period.
 //! - Time is the clock's `u64` nanoseconds. Any gap between two withdrawals, a nanosecond or
 //!   a century, is handled the same way: no overflow, no freeze, no NaN.
 //!
 //! Deposits read no clock, so a withdrawal does not know *when* the successes it finds were
-//! made: it takes those deposited since the previous withdrawal as spread evenly over the
-//! time in between and credits only the share that falls within the window. An hour of
-//! successes without a single failure therefore pays, at the first failure, only for the
-//! share of the last period; credit does not bank up in healthy times.
+//! made, only that they came after the previous withdrawal read the time, since that one
+//! did not see them (see `Account::now_and_counts`). It therefore credits them to the previous withdrawal's
+//! bucket, the oldest they can date from, and credits nothing if that bucket has already left
+//! the window. A success can so expire early, never late. Guessing any later time (say,
+//! spreading them evenly over the gap) could move a burst of old successes forward into the
+//! window, and pay for a burst of retries just when a dependency falls over after a quiet
+//! spell, which is what DESIGN (Storms) forbids.
+//!
+//! What that costs: a client whose failures are rare, and so withdraws rarely, gets its
+//! first retry after a long healthy stretch from the floor, not from the successes of that
+//! stretch (an hour of successes without a single failure pays for nothing at the first
+//! failure). Once failures come, each withdrawal dates the successes that follow it: with at
+//! least one withdrawal every tenth of a period, as in any outage that matters, a success
+//! pays for more than eight tenths of its period, so a partial outage still pays for its
+//! retries.
 //!
 //! A [`refund`](RetryBudget::refund) takes a deposit back: a refunded deposit pays for no
 //! retry once the refund is made (a withdrawal that ran between the deposit and its refund
@@ -100,6 +117,9 @@ const BUCKETS: usize = 10;
 
 const NANOS_PER_SEC: f64 = 1e9;
 
+/// The shortest `period` the builder accepts.
+const MIN_PERIOD: Duration = Duration::from_millis(1);
+
 /// A shared retry budget, in the style of Finagle's and gRPC's.
 ///
 /// Retries may add at most `ratio` (default 20 %) of the successful calls of the last
@@ -165,8 +185,22 @@ struct Terms {
     ratio: f64,
     /// Floor tokens per second, and the most the floor holds.
     min_per_sec: f64,
-    /// Width of one bucket of the window, a tenth of the period (at least 1 ns).
-    bucket_nanos: u64,
+    /// The period in nanoseconds (at least 1): bucket `n` is the time from `n × period / 10`
+    /// up to `(n + 1) × period / 10`, exactly.
+    period_nanos: u64,
+}
+
+impl Terms {
+    /// The bucket `t` falls in: `⌊t × 10 / period⌋`, exactly, without overflow.
+    fn bucket(&self, t: u64) -> u64 {
+        let period = self.period_nanos.max(1);
+        match t.checked_mul(BUCKETS as u64) {
+            Some(tenfold) => tenfold / period,
+            // Only a clock more than 58 years past its start gets here.
+            None => u64::try_from(u128::from(t) * BUCKETS as u128 / u128::from(period))
+                .unwrap_or(u64::MAX),
+        }
+    }
 }
 
 /// The counts a withdrawal read, outside the lock; possibly stale.
@@ -186,7 +220,7 @@ struct Ledger {
     successes: u64,
     /// Refunds applied so far: likewise.
     refunds: u64,
-    /// The window: bucket number `n` (time / `bucket_nanos`) lives at `n % BUCKETS`. Holds
+    /// The window: bucket number `n` (see [`Terms::bucket`]) lives at `n % BUCKETS`. Holds
     /// only the buckets of the last period: settling clears those that left it.
     window: [Bucket; BUCKETS],
     /// The floor's tokens, at most `min_per_sec`.
@@ -234,7 +268,7 @@ impl Ledger {
         self.floor = (self.floor + added).min(terms.min_per_sec);
 
         // Clear the buckets that left the window: all of them after a gap of a period.
-        let (from, to) = (self.at / terms.bucket_nanos, now / terms.bucket_nanos);
+        let (from, to) = (terms.bucket(self.at), terms.bucket(now));
         if to > from {
             for n in (from + 1)..=to.min(from.saturating_add(BUCKETS as u64)) {
                 self.window[slot(n)] = Bucket::default();
@@ -242,28 +276,20 @@ impl Ledger {
         }
 
         if fresh >= taken_back {
-            self.credit((fresh - taken_back) as f64, now, terms);
+            self.credit((fresh - taken_back) as f64, from, to);
         } else {
             self.take_back((taken_back - fresh) as f64, to);
         }
         self.at = now;
     }
 
-    /// Credits `n` successes counted between the last settlement and `now`. Deposits read no
-    /// clock, so they are taken as spread evenly over that time; the share older than the
-    /// window is never credited.
-    fn credit(&mut self, n: f64, now: u64, terms: &Terms) {
-        let w = terms.bucket_nanos;
-        let (from, to) = (self.at / w, now / w);
-        if from == to {
-            self.window[slot(to)].successes += n;
-            return;
-        }
-        let elapsed = (now - self.at) as f64;
-        for b in to.saturating_sub(BUCKETS as u64 - 1).max(from)..=to {
-            let start = (b * w).max(self.at);
-            let end = b.saturating_add(1).saturating_mul(w).min(now);
-            self.window[slot(b)].successes += n * (end - start) as f64 / elapsed;
+    /// Credits `n` successes deposited since the last settlement (in bucket `from`) to that
+    /// bucket, the oldest they can date from: deposits read no clock, so crediting them any
+    /// later could make them pay after their period. If that bucket has left the window (the
+    /// current bucket is `to`), they are credited nothing.
+    fn credit(&mut self, n: f64, from: u64, to: u64) {
+        if to - from < BUCKETS as u64 {
+            self.window[slot(from)].successes += n;
         }
     }
 
@@ -302,7 +328,7 @@ impl Ledger {
         if earned + self.floor < 1.0 {
             return false;
         }
-        self.window[slot(self.at / terms.bucket_nanos)].spent += earned;
+        self.window[slot(terms.bucket(self.at))].spent += earned;
         self.floor = (self.floor - (1.0 - earned)).max(0.0);
         true
     }
@@ -397,14 +423,17 @@ impl RetryBudget {
 impl Account {
     /// The time and the counts, read before taking the lock (settling copes with stale ones).
     fn now_and_counts(&self) -> (u64, Counts) {
-        // The refunds first, with Acquire: every deposit a refund read here takes back was
+        // The clock first: a deposit this withdrawal does not see was made after it read the
+        // time, so the next settlement may date it from this one's time (see `Ledger::credit`).
+        let now = self.clock.now_nanos();
+        // Then the refunds, with Acquire: every deposit a refund read here takes back was
         // stored before that refund (same thread, then Release), so the stripes read next show
         // it.
         let refunds = self.refunds.load(Ordering::Acquire);
         let successes = self.deposits.iter().fold(0u64, |sum, s| {
             sum.saturating_add(s.0.load(Ordering::Relaxed))
         });
-        (self.clock.now_nanos(), Counts { successes, refunds })
+        (now, Counts { successes, refunds })
     }
 
     fn lock(&self) -> impl std::ops::DerefMut<Target = Ledger> + '_ {
@@ -467,8 +496,17 @@ impl BudgetBuilder {
         self
     }
 
-    /// How long a success keeps paying for retries (default 1 s): for one period after it,
-    /// less at most a tenth (the window moves in tenths of the period), then never again.
+    /// How long a success keeps paying for retries (default 1 s; at least 1 ms, or `build()`
+    /// refuses it with [`ConfigError::TooSmall`]). A success never pays once its period is
+    /// over. It pays for more than nine tenths of it when the last withdrawal before it fell
+    /// in the same tenth of the period; otherwise it is dated from the last withdrawal before it, so it pays for
+    /// less, or not at all (see the module docs).
+    ///
+    /// Nothing is rounded: the window moves in tenths of the period, and the tenths are
+    /// exact, the `n`-th starting at `n × period / 10` nanoseconds after the clock's start
+    /// (in whole nanoseconds, a tenth may be one nanosecond longer or shorter than the next,
+    /// but ten of them always make exactly one period).
+    ///
     /// Longer periods smooth the budget but let a larger burst of retries through when a
     /// healthy dependency falls over: at most `ratio` times the successes of one period.
     pub fn period(mut self, period: Duration) -> Self {
@@ -494,11 +532,18 @@ impl BudgetBuilder {
         if self.period.is_zero() {
             return Err(ConfigError::Zero { field: "period" });
         }
+        if self.period < MIN_PERIOD {
+            return Err(ConfigError::TooSmall {
+                field: "period",
+                value: self.period.as_secs_f64(),
+                min: MIN_PERIOD.as_secs_f64(),
+            });
+        }
         let clock = self.clock.unwrap_or_default();
         let terms = Terms {
             ratio: self.ratio,
             min_per_sec: f64::from(self.min_per_sec),
-            bucket_nanos: (duration_to_nanos(self.period) / BUCKETS as u64).max(1),
+            period_nanos: duration_to_nanos(self.period).max(1),
         };
         let ledger = Ledger::new(clock.now_nanos(), &terms);
         Ok(RetryBudget {
@@ -551,7 +596,7 @@ mod tests {
         Terms {
             ratio,
             min_per_sec,
-            bucket_nanos: 100_000_000,
+            period_nanos: 1_000_000_000,
         }
     }
 
@@ -588,11 +633,12 @@ mod tests {
 
     #[test]
     fn huge_gaps_neither_overflow_nor_lose_the_accounts() {
-        // A 10 ns period: one-nanosecond buckets, so bucket numbers reach u64::MAX.
+        // A 1 ns period (the builder refuses it; the arithmetic must still cope): bucket
+        // numbers reach ten times u64::MAX, and saturate.
         let terms = Terms {
             ratio: 1000.0,
             min_per_sec: f64::from(u32::MAX),
-            bucket_nanos: 1,
+            period_nanos: 1,
         };
         let mut ledger = Ledger::new(0, &terms);
         ledger.settle(u64::MAX, counts(u64::MAX, u64::MAX - 1), &terms);
@@ -631,6 +677,7 @@ mod tests {
         // older ones still expire on time.
         let mut ledger = Ledger::new(0, &terms);
         ledger.settle(0, counts(3, 0), &terms);
+        ledger.settle(500_000_000, counts(3, 0), &terms);
         ledger.settle(500_000_000, counts(5, 0), &terms);
         ledger.settle(500_000_000, counts(5, 2), &terms);
         assert_eq!(ledger.window[0].successes, 3.0);
@@ -690,13 +737,122 @@ mod tests {
     }
 
     #[test]
-    fn successes_long_ago_count_only_for_their_share_of_the_period() {
+    fn successes_older_than_the_period_never_pay() {
+        // A healthy burst of 10,000 successes at t = 0, then a quiet spell just over a
+        // period, then the dependency falls over: every success is older than the period, so
+        // none pays (they were once spread evenly over the gap: 1809 retries granted).
+        let (b, time) = budget(0.2, 0);
+        deposit(&b, 10_000);
+        time.advance(Duration::from_millis(1050));
+        assert_eq!(drain(&b), 0);
+        // The same after ten periods, and after a period to the nanosecond.
         let (b, time) = budget(1.0, 0);
         deposit(&b, 100);
-        // 100 successes over the last 10 s, as far as the budget can tell: about 10 of them
-        // fall in the last second (9 to 10: the window is 0.9 to 1 period long).
         time.advance(Duration::from_secs(10));
-        assert!((9..=10).contains(&drain(&b)));
+        assert_eq!(drain(&b), 0);
+        let (b, time) = budget(1.0, 0);
+        deposit(&b, 100);
+        time.advance(Duration::from_secs(1));
+        assert_eq!(drain(&b), 0);
+    }
+
+    #[test]
+    fn successes_are_dated_from_the_withdrawal_before_them() {
+        let (b, time) = budget(1.0, 0);
+        time.advance(Duration::from_millis(950));
+        assert!(!b.withdraw()); // settles at 0.95 s, bucket 9
+        time.advance(Duration::from_millis(100));
+        deposit(&b, 5); // at 1.05 s, as far as the test knows; after 0.95 s, to the budget
+        assert_eq!(b.balance(), 5.0);
+        // Bucket 9 leaves the window at 1.9 s: early (the successes were 0.85 s old), never
+        // late.
+        time.advance(Duration::from_millis(849));
+        assert_eq!(b.balance(), 5.0);
+        time.advance(Duration::from_millis(1));
+        assert_eq!(drain(&b), 0);
+    }
+
+    #[test]
+    fn a_refused_withdrawal_never_lets_old_successes_pay() {
+        // Twin budgets see the same deposits at the same times; one is asked for a retry
+        // (refused: nothing to grant) half a second in, just before 100 successes. 1.2 s
+        // later the successes are 1.2 periods old: neither twin pays for them.
+        let (asked, asked_time) = budget(1.0, 0);
+        let (unasked, unasked_time) = budget(1.0, 0);
+        asked_time.advance(Duration::from_millis(500));
+        unasked_time.advance(Duration::from_millis(500));
+        assert!(!asked.withdraw());
+        deposit(&asked, 100);
+        deposit(&unasked, 100);
+        asked_time.advance(Duration::from_millis(1200));
+        unasked_time.advance(Duration::from_millis(1200));
+        assert_eq!((drain(&asked), drain(&unasked)), (0, 0));
+    }
+
+    #[test]
+    fn a_withdrawal_only_makes_crediting_more_timely() {
+        // The same twins, the successes 0.6 s old when the outage begins: the twin asked at
+        // 0.5 s dates them from then and pays for them (within their period); the other can
+        // date them only from its creation, a period ago, and pays for none. Neither pays
+        // once their period is over. (`tests/budget_stress.rs` checks against the true
+        // sliding window over random schedules.)
+        let (asked, asked_time) = budget(1.0, 0);
+        let (unasked, unasked_time) = budget(1.0, 0);
+        asked_time.advance(Duration::from_millis(500));
+        unasked_time.advance(Duration::from_millis(500));
+        assert!(!asked.withdraw());
+        asked_time.advance(Duration::from_millis(100));
+        unasked_time.advance(Duration::from_millis(100));
+        deposit(&asked, 100);
+        deposit(&unasked, 100);
+        asked_time.advance(Duration::from_millis(600));
+        unasked_time.advance(Duration::from_millis(600));
+        assert_eq!(asked.balance(), 100.0);
+        assert_eq!(unasked.balance(), 0.0);
+        assert_eq!(drain(&unasked), 0);
+        // At 1.5 s, bucket 5 leaves the window (the successes were 0.9 s old: early).
+        asked_time.advance(Duration::from_millis(300));
+        assert_eq!(drain(&asked), 0);
+    }
+
+    #[test]
+    fn the_window_moves_in_exact_tenths_of_any_period() {
+        // A period of 1,000,007 ns is not ten whole-nanosecond tenths, yet a success never
+        // pays at its period's end, and one credited at once pays until just before it.
+        let period = 1_000_007u64;
+        let budget = || {
+            let time = ManualClock::new();
+            let b = RetryBudget::builder()
+                .ratio(1.0)
+                .min_per_sec(0)
+                .period(Duration::from_nanos(period))
+                .clock(Clock::from(time.clone()))
+                .build()
+                .unwrap();
+            (b, time)
+        };
+        let (b, time) = budget();
+        deposit(&b, 2);
+        assert!(b.withdraw()); // at 0: credited to bucket 0
+        time.advance(Duration::from_nanos(period - 1));
+        assert_eq!(
+            b.balance(),
+            1.0,
+            "left the window before its period was over"
+        );
+        time.advance(Duration::from_nanos(1));
+        assert_eq!(b.balance(), 0.0, "paid at its period's end");
+
+        // Bucket 9 is [900_006.3, 1_000_007): successes credited to it leave the window at
+        // 1.9 periods = 1_900_013.3 ns, i.e. are gone at 1_900_014 ns and not before.
+        let (b, time) = budget();
+        time.advance(Duration::from_nanos(900_007));
+        assert!(!b.withdraw()); // settles in bucket 9
+        deposit(&b, 1);
+        time.advance(Duration::from_nanos(1_900_013 - 900_007));
+        assert_eq!(b.balance(), 1.0);
+        time.advance(Duration::from_nanos(1));
+        assert_eq!(b.balance(), 0.0);
     }
 
     #[test]
@@ -775,12 +931,95 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(e, ConfigError::Zero { field: "period" });
+        let e = RetryBudget::builder().ratio(1000.1).build().unwrap_err();
+        assert_eq!(e.field(), "ratio");
+        let e = RetryBudget::builder()
+            .ratio(f64::INFINITY)
+            .build()
+            .unwrap_err();
+        assert_eq!(e, ConfigError::NotFinite { field: "ratio" });
         let e = RetryBudget::builder()
             .ratio(0.0)
             .min_per_sec(0)
             .build()
             .unwrap_err();
         assert_eq!(e.field(), "min_per_sec");
+    }
+
+    #[test]
+    fn periods_below_a_millisecond_are_refused_not_stretched() {
+        // A 1 ns period once got 1 ns buckets, a 10 ns window: a success paid for ten periods.
+        for period in [Duration::from_nanos(1), Duration::from_nanos(999_999)] {
+            let e = RetryBudget::builder().period(period).build().unwrap_err();
+            assert_eq!(
+                e,
+                ConfigError::TooSmall {
+                    field: "period",
+                    value: period.as_secs_f64(),
+                    min: 0.001
+                }
+            );
+        }
+        assert!(RetryBudget::builder()
+            .period(Duration::from_millis(1))
+            .build()
+            .is_ok());
+    }
+
+    #[test]
+    fn extreme_settings_neither_panic_nor_produce_nan() {
+        let periods = [
+            Duration::from_millis(1),
+            Duration::from_nanos(1_000_007),
+            Duration::from_secs(10 * 365 * 86_400),
+            Duration::MAX,
+        ];
+        for period in periods {
+            for (ratio, floor) in [
+                (1000.0, u32::MAX),
+                (0.0, u32::MAX),
+                (1000.0, 0),
+                (1e-300, 0),
+            ] {
+                let time = ManualClock::new();
+                let b = RetryBudget::builder()
+                    .ratio(ratio)
+                    .min_per_sec(floor)
+                    .period(period)
+                    .clock(Clock::from(time.clone()))
+                    .build()
+                    .unwrap();
+                for step in [0u64, 1, 3, 999_999_999, 1 << 40, u64::MAX / 3, u64::MAX] {
+                    for _ in 0..50 {
+                        b.deposit();
+                        b.refund();
+                        b.refund();
+                    }
+                    time.advance(Duration::from_nanos(step));
+                    let balance = b.balance();
+                    let ctx = format!("{period:?} {ratio} {floor}: {balance}");
+                    assert!(balance.is_finite() && balance >= 0.0, "{ctx}");
+                    assert_eq!(b.withdraw(), balance >= 1.0, "{ctx}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[ignore = "issue 15: the floor is a one-second reserve"]
+    fn the_floor_is_no_reserve_spent_at_once_at_the_onset() {
+        // DESIGN (Retry: Budget; Storms): a floor kept as a reserve that the first failures
+        // spend at once lets a burst of retries through just when the dependency falls over.
+        // Today the floor starts full and refills to a whole second's worth in any quiet
+        // second, and the module docs say so; issue 15 (adaptive budget, storms) redesigns
+        // it. Kept from the review of the budget so that the fix has its test waiting.
+        let (b, time) = budget(0.2, 1000);
+        time.advance(Duration::from_secs(60)); // healthy and quiet
+        let at_once = drain(&b); // the outage begins: all in the same nanosecond
+        assert!(
+            at_once <= 1,
+            "{at_once} floor retries granted in one instant"
+        );
     }
 
     #[test]
