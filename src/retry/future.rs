@@ -225,14 +225,17 @@ impl<T, K> Retrying<T, K> {
     }
 }
 
-/// A tokio timer, or `None` where there is none: outside a tokio runtime, or in one built
-/// without `enable_time`. tokio offers no way to ask (`Handle::try_current` needs its `rt`
-/// feature, which seawall does not enable, and nothing tells whether the time driver is on);
-/// `sleep_until` panics in both cases, so that one panic is caught. The panic hook still
-/// prints it, once per call that needs a wait, and with `panic = "abort"` the process aborts
-/// as it would with any tokio timer. Only reached on a call's first wait.
+/// A tokio timer, or `None` where there is none. Only reached on a call's first wait.
+///
+/// - No tokio runtime (another executor, or none): asked with `Handle::try_current`, no panic.
+/// - A runtime built without `enable_time`: tokio 1.x has no public query for its time
+///   driver (`Handle` and its `metrics()` do not tell; tokio-rs/tokio#8361 asks for one), and
+///   `sleep_until` panics there, so that one panic is caught. The panic hook still runs (the
+///   default hook prints the message), once per call that needs a wait on such a runtime; with
+///   `panic = "abort"` the process aborts, as it would at any tokio timer there.
 #[cold]
 fn new_sleep(at: Instant) -> Option<Sleep> {
+    tokio::runtime::Handle::try_current().ok()?;
     std::panic::catch_unwind(|| tokio::time::sleep_until(at)).ok()
 }
 
