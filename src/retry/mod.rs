@@ -99,11 +99,18 @@
 //!
 //! Waits (a backoff, a per-attempt timeout, the deadline while the inner service is not
 //! ready) use tokio's timer. A call that needs no wait needs no timer, and runs under any
-//! executor. One that needs a wait where there is no timer (no tokio runtime, or one built
-//! without `enable_time`) fails with [`TimerUnavailable`] (the bare call: with
-//! [`RetryError::TimerUnavailable`]), carrying the last error; it never panics. (tokio cannot
-//! be asked whether its time driver is on: seawall catches the panic of `sleep_until`, which
-//! the panic hook still prints.)
+//! executor. One that needs a wait where there is no timer fails with [`TimerUnavailable`]
+//! (the bare call: with [`RetryError::TimerUnavailable`]), carrying the last error, and
+//! never unwinds into your code:
+//!
+//! - outside a tokio runtime (another executor, or none), seawall asks tokio and nothing
+//!   panics;
+//! - in a tokio runtime built without `enable_time`, tokio 1.x offers no way to ask whether
+//!   its time driver is on, so seawall catches the panic of tokio's `sleep_until`. The panic
+//!   hook still runs for it (the default hook prints it to stderr), once for each call that
+//!   needs a wait there, and a build with `panic = "abort"` aborts. Enable the time driver
+//!   (`enable_time` or `enable_all` on the runtime builder; `#[tokio::main]` does) in
+//!   such builds.
 //!
 //! # Layer order
 //!
