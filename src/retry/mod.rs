@@ -122,6 +122,7 @@
 //! once retries are used up.
 
 mod attempt;
+mod attempts;
 mod budget;
 mod error;
 mod future;
