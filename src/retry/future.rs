@@ -24,7 +24,7 @@ pin_project! {
     /// any), `Waiting` (the backoff), `Readying` (`poll_ready` on the inner service before the
     /// next attempt, bounded by the deadline). It holds an `Arc` of its policy, so it outlives
     /// its stack; what only a retry needs (the rng, the timer, the last result) is boxed once,
-    /// at the first failure.
+    /// at the first failure (at the start of the call with a per-attempt timeout).
     ///
     /// Polled again after it completed, it stays pending (like `futures`' `Fuse`).
     pub struct ResponseFuture<S, Req, C, R>

@@ -131,7 +131,8 @@ impl Retry {
         Builder::default()
     }
 
-    /// A layer that retries through this policy, with the default classifier and `Clone`.
+    /// A layer that retries through this policy, with the default classifier, requests
+    /// copied with `Clone`.
     pub fn layer(&self) -> super::RetryLayer {
         super::RetryLayer::new(self.clone())
     }
@@ -364,9 +365,11 @@ impl Builder {
     }
 
     /// A timeout for each attempt; an attempt that runs past it is retryable, and if it is
-    /// the last, the call fails with `tower::timeout::error::Elapsed`. Arms a timer per
-    /// attempt, so it needs a tokio runtime with `enable_time` (without one the call fails
-    /// with [`TimerUnavailable`](super::TimerUnavailable), never panics).
+    /// the last, the call fails with `tower::timeout::error::Elapsed` (the bare call: with
+    /// [`RetryError::Timeout`]). Every attempt is timed, so it needs a tokio runtime with
+    /// `enable_time`: without one no attempt is made and the call fails with
+    /// [`TimerUnavailable`](super::TimerUnavailable) (see
+    /// [Without a timer](super#without-a-timer)).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = Some(timeout);
         self
