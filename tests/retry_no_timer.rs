@@ -1,14 +1,35 @@
 //! Without a tokio timer (no runtime at all, or one built without `enable_time`) the retry
 //! never panics: a call that needs no wait needs no timer, and one that needs a wait fails
-//! with `TimerUnavailable`, carrying the last error.
+//! with `TimerUnavailable`, carrying the last error. Outside a runtime nothing panics at
+//! all; in a runtime without its time driver, tokio's one panic is caught, and the panic hook
+//! runs once per call that needs a wait.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use seawall::retry::{Backoff, Retry, RetryError, TimerUnavailable};
 use seawall::{BoxError, ErrorKind};
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+
+thread_local! {
+    static PANICS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The panics the hook saw on this thread (the tests of this file run on parallel threads);
+/// the previous hook still runs.
+fn panics_seen() -> u32 {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.with(|p| p.set(p.get() + 1));
+            previous(info);
+        }));
+    });
+    PANICS.with(Cell::get)
+}
 
 fn policy(backoff: Duration) -> Retry {
     Retry::builder()
@@ -104,11 +125,13 @@ fn check_wait_needed(
 
 #[test]
 fn under_a_plain_executor() {
+    let before = panics_seen();
     let run = |retry: &Retry| {
         futures::executor::block_on(async { (layered(retry).await, bare(retry).await) })
     };
     check_no_wait_needed(&policy(Duration::ZERO), run);
     check_wait_needed(&policy(Duration::from_millis(10)), run);
+    assert_eq!(panics_seen(), before, "no runtime is told without a panic");
 }
 
 #[test]
@@ -117,8 +140,13 @@ fn under_a_tokio_runtime_without_timers() {
         .build()
         .unwrap();
     let run = |retry: &Retry| rt.block_on(async { (layered(retry).await, bare(retry).await) });
+    let before = panics_seen();
     check_no_wait_needed(&policy(Duration::ZERO), run);
+    assert_eq!(panics_seen(), before, "no wait, no timer, no panic");
     check_wait_needed(&policy(Duration::from_millis(10)), run);
+    // tokio cannot be asked whether its time driver is on: its panic is caught, one per call
+    // that needs a wait (the layered call and the bare one).
+    assert_eq!(panics_seen(), before + 2);
 }
 
 #[test]
@@ -128,6 +156,7 @@ fn a_per_attempt_timeout_without_a_timer_is_refused_not_panicked() {
         .attempt_timeout(Duration::from_secs(1))
         .build()
         .unwrap();
+    let before = panics_seen();
     let (r, _) = futures::executor::block_on(layered(&retry));
     let err = r.unwrap_err();
     let no_timer = err
@@ -139,4 +168,5 @@ fn a_per_attempt_timeout_without_a_timer_is_refused_not_panicked() {
         matches!(b, Err(RetryError::TimerUnavailable(None))),
         "{b:?}"
     );
+    assert_eq!(panics_seen(), before, "no runtime is told without a panic");
 }

@@ -58,7 +58,8 @@ impl Error for BudgetExhausted {
 /// A retry that needed a wait (a backoff, a per-attempt timeout, the deadline while the
 /// inner service is not ready) with no timer to wait on: no tokio runtime, or one built
 /// without `enable_time`. Returned (boxed) instead of a panic; its [`source`](Error::source)
-/// is the last attempt's error, if an attempt was made.
+/// is the last attempt's error, if an attempt was made. In a runtime without `enable_time`
+/// the panic hook still runs once (see [Without a timer](super#without-a-timer)).
 ///
 /// Its [`ErrorKind`] is its last error's (the call failed with that error and was not
 /// retried), [`ErrorKind::Inner`] when no attempt was made. A call that needs no wait (no

@@ -6,7 +6,8 @@ use super::service::RetryService;
 /// Retries the calls of a service through a [`Retry`] policy.
 ///
 /// Every service this layer builds, and every clone of those, shares the layer's one policy
-/// and budget. Building a second policy makes a second, independent budget.
+/// and budget. A second policy has a budget of its own, unless it is given the same one
+/// with [`Builder::budget`](super::Builder::budget).
 #[derive(Debug, Clone)]
 pub struct RetryLayer<C = DefaultRetryClassifier, R = ByClone> {
     retry: Retry,

@@ -22,9 +22,9 @@
 //! [`Backoff`] and [`RetryBudget`] know nothing of tower and are usable alone. The policy
 //! retries any async call with [`Retry::call`], or a tower service with [`RetryLayer`]; both
 //! run the same attempts (the closure is wrapped as an always-ready service) and decide the
-//! same way. The
-//! inner service must be `Clone`, and requests are copied for each attempt with `Clone` or a
-//! [`CloneRequest`] of your own; a request that cannot be copied is sent once.
+//! same way, with the same events. The layer's inner service must be `Clone`, and its
+//! requests are copied for each attempt with `Clone` or a [`CloneRequest`] of your own; a
+//! request that cannot be copied is sent once.
 //!
 //! # Example
 //!
@@ -79,7 +79,7 @@
 //!   requires (free for `service_fn`; the cost of `Clone` for others);
 //! - a copy of the request, kept for the retries ([`CloneRequest`]); the last possible
 //!   attempt sends the original, so `max_retries(0)` copies nothing;
-//! - one budget deposit when the call succeeds: a plain store on a per-thread stripe (see
+//! - one budget deposit when the call succeeds: no lock and no clock read (see
 //!   [`RetryBudget`]);
 //! - a clone of the policy's `Arc` (two uncontended atomic read-modify-writes: the increment
 //!   now, the decrement when the call ends), so that the call owns what it needs: it still
@@ -91,30 +91,41 @@
 //! - the classifier, and a small response future.
 //!
 //! Opt-ins cost more: a deadline reads the clock at every call; a per-attempt timeout
-//! allocates one timer per call. A call that retries allocates once (a seeded rng, the last
-//! result, one timer reused by every attempt), boxes each failed attempt's error (the layer
-//! returns a `BoxError` anyway) and reads the clock once per retry (budget, deadline).
+//! allocates one timer per call, at its start, and re-arms it for every attempt. A call that
+//! retries allocates once (a seeded rng, the last result, one timer reused by every wait);
+//! each retry draws from the budget (see [`RetryBudget`] for what a withdrawal costs) and,
+//! with a deadline, reads the clock twice (deciding the retry, starting its attempt; once
+//! more if the inner service is not ready). The layer boxes each failed attempt's error (it
+//! returns a `BoxError` anyway); the bare call keeps the error's own type.
 //!
 //! # Without a timer
 //!
 //! Waits (a backoff, a per-attempt timeout, the deadline while the inner service is not
 //! ready) use tokio's timer. A call that needs no wait needs no timer, and runs under any
-//! executor. One that needs a wait where there is no timer (no tokio runtime, or one built
-//! without `enable_time`) fails with [`TimerUnavailable`] (the bare call: with
-//! [`RetryError::TimerUnavailable`]), carrying the last error; it never panics. (tokio cannot
-//! be asked whether its time driver is on: seawall catches the panic of `sleep_until`, which
-//! the panic hook still prints.)
+//! executor. One that needs a wait where there is no timer fails with [`TimerUnavailable`]
+//! (the bare call: with [`RetryError::TimerUnavailable`]), carrying the last error, and
+//! never unwinds into your code:
+//!
+//! - outside a tokio runtime (another executor, or none), seawall asks tokio and nothing
+//!   panics;
+//! - in a tokio runtime built without `enable_time`, tokio 1.x offers no way to ask whether
+//!   its time driver is on, so seawall catches the panic of tokio's `sleep_until`. The panic
+//!   hook still runs for it (the default hook prints it to stderr), once for each call that
+//!   needs a wait there, and a build with `panic = "abort"` aborts. Enable the time driver
+//!   (`enable_time` or `enable_all` on the runtime builder; `#[tokio::main]` does) in
+//!   such builds.
 //!
 //! # Layer order
 //!
 //! Put retry outside the circuit breaker and a per-attempt timeout inside it (see the crate
 //! docs): every attempt is then admitted and recorded by the breaker on its own, an open
 //! circuit is not retried (a [`CircuitOpen`](crate::circuit_breaker::CircuitOpen) is a
-//! refusal), and a timed-out attempt counts as a failure. With the breaker outside, one breaker call
-//! would cover all the attempts, and a dependency's failures would reach the breaker only
-//! once retries are used up.
+//! refusal), and a timed-out attempt counts as a failure. With the breaker outside, one
+//! breaker call would cover all the attempts, and a dependency's failures would reach the
+//! breaker only once retries are used up.
 
 mod attempt;
+mod attempts;
 mod budget;
 mod error;
 mod future;

@@ -1,15 +1,19 @@
 //! The retry policy: its builder, defaults and validation, and the bare async API. The
-//! decision after each attempt lives in `attempt.rs`, the attempts themselves in `future.rs`.
+//! decision after each attempt lives in `attempt.rs`, the attempts themselves in
+//! `attempts.rs`.
 
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tower_service::Service;
+
+use super::attempts::{Attempts, Ending, Last, Typed};
 use super::budget::{BudgetBuilder, RetryBudget};
 use super::error::RetryError;
-use super::future::{Attempts, ByRef, Closure, Ending, Last, Typed};
 use super::observe::{Event, Observers, RetryEvent, RetryListener};
 use crate::backoff::{Backoff, BackoffBuilder};
 use crate::classify::{Classify, Outcome};
@@ -127,7 +131,8 @@ impl Retry {
         Builder::default()
     }
 
-    /// A layer that retries through this policy, with the default classifier and `Clone`.
+    /// A layer that retries through this policy, with the default classifier, requests
+    /// copied with `Clone`.
     pub fn layer(&self) -> super::RetryLayer {
         super::RetryLayer::new(self.clone())
     }
@@ -218,6 +223,47 @@ impl fmt::Debug for Retry {
             .field("deadline", &s.deadline)
             .field("attempt_timeout", &s.attempt_timeout)
             .finish_non_exhaustive()
+    }
+}
+
+// ===== the bare call's adapters =====
+
+/// A closure as a service that is always ready: the bare call runs on the same attempts.
+struct Closure<F>(F);
+
+impl<F, Fut, T, E> Service<()> for Closure<F>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    type Response = T;
+    type Error = E;
+    type Future = Fut;
+
+    #[inline]
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), E>> {
+        Poll::Ready(Ok(()))
+    }
+
+    #[inline]
+    fn call(&mut self, (): ()) -> Fut {
+        (self.0)()
+    }
+}
+
+/// A borrowed classifier.
+struct ByRef<'a, C: ?Sized>(&'a C);
+
+impl<C, T, E> Classify<T, E> for ByRef<'_, C>
+where
+    C: Classify<T, E> + ?Sized,
+{
+    #[inline]
+    fn classify(&self, result: &Result<T, E>) -> Outcome {
+        self.0.classify(result)
+    }
+    fn retry_after(&self, result: &Result<T, E>) -> Option<Duration> {
+        self.0.retry_after(result)
     }
 }
 
@@ -319,9 +365,11 @@ impl Builder {
     }
 
     /// A timeout for each attempt; an attempt that runs past it is retryable, and if it is
-    /// the last, the call fails with `tower::timeout::error::Elapsed`. Arms a timer per
-    /// attempt, so it needs a tokio runtime with `enable_time` (without one the call fails
-    /// with [`TimerUnavailable`](super::TimerUnavailable), never panics).
+    /// the last, the call fails with `tower::timeout::error::Elapsed` (the bare call: with
+    /// [`RetryError::Timeout`]). Every attempt is timed, so it needs a tokio runtime with
+    /// `enable_time`: without one no attempt is made and the call fails with
+    /// [`TimerUnavailable`](super::TimerUnavailable) (see
+    /// [Without a timer](super#without-a-timer)).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
         self.attempt_timeout = Some(timeout);
         self

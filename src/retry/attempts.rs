@@ -1,0 +1,592 @@
+//! The attempts of one call, as an explicit state machine (`Called`, `Waiting`, `Readying`),
+//! shared by the tower [`ResponseFuture`](super::ResponseFuture) and the bare
+//! [`Retry::call`](super::Retry::call). The decisions come from [`attempt`](super::attempt);
+//! the machine only waits, readies and calls. It ends with what the call ended with
+//! ([`Finished`]), which each caller turns into its own answer: the layer a `BoxError`
+//! (`future.rs`), the bare call a `RetryError<E>` (`policy.rs`).
+
+use std::error::Error;
+use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep};
+use tower::timeout::error::Elapsed;
+use tower_service::Service;
+
+use super::attempt::{self, Decision, Schedule};
+use super::observe::{Event, GiveUpEvent, GiveUpReason, RetryEvent};
+use super::policy::{CloneRequest, Policy};
+use crate::classify::{Classify, Outcome};
+use crate::error::BoxError;
+
+const NO_DEADLINE: u64 = u64::MAX;
+
+// ===== what a call ends with =====
+
+/// How a failed attempt's error is kept while the call waits for another: the layer boxes it
+/// (it returns a `BoxError` anyway, and can show it to listeners while keeping it), the bare
+/// call keeps its own type (it returns `RetryError<E>`). A plain type parameter of the
+/// future, not an associated type: rustc then proves the layer's future `Send` without a
+/// higher-ranked `From` bound (see the README's known limits).
+pub(crate) trait Keep<E>: Sized {
+    fn keep(e: E) -> Self;
+    /// The kept error as `dyn Error`, for listeners, if it can be shown as one.
+    fn show(&self) -> Option<&(dyn Error + 'static)>;
+}
+
+/// The layer's way: box every error.
+impl<E: Into<BoxError>> Keep<E> for BoxError {
+    #[inline]
+    fn keep(e: E) -> BoxError {
+        e.into()
+    }
+    fn show(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&**self)
+    }
+}
+
+/// The bare call's way: keep the closure's own error type.
+pub(crate) struct Typed<E>(pub(crate) E);
+
+impl<E: 'static> Keep<E> for Typed<E> {
+    #[inline]
+    fn keep(e: E) -> Self {
+        Typed(e)
+    }
+    fn show(&self) -> Option<&(dyn Error + 'static)> {
+        // A generic `E` cannot be shown as `dyn Error` (no specialisation); a `BoxError` can.
+        (&self.0 as &dyn std::any::Any)
+            .downcast_ref::<BoxError>()
+            .map(|b| &**b as &(dyn Error + 'static))
+    }
+}
+
+/// The last attempt.
+pub(crate) enum Last<T, K> {
+    Response(T),
+    Error(K),
+    TimedOut,
+    /// No attempt could be made (a per-attempt timeout with no timer).
+    NotMade,
+}
+
+/// Why the call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// A success, a final result, or a give-up that returns the last result as it is.
+    AsIs,
+    BudgetExhausted,
+    NoTimer,
+}
+
+pub(crate) struct Finished<T, K> {
+    pub(crate) last: Last<T, K>,
+    pub(crate) ending: Ending,
+}
+
+// ===== the state machine =====
+
+pin_project! {
+    /// The attempts of one call. `P` reaches the policy (the layer's calls own an `Arc` of it,
+    /// so they outlive their stack; the bare call borrows it).
+    #[project = AttemptsProj]
+    pub(crate) struct Attempts<P, S, Req, C, R, K>
+    where
+        S: Service<Req>,
+    {
+        #[pin]
+        state: State<S::Future>,
+        svc: S,
+        // The copy kept for the next attempt; `None` once no retry is possible.
+        request: Option<Req>,
+        classifier: C,
+        clone_request: R,
+        // In the policy clock's nanoseconds; `NO_DEADLINE` when none.
+        deadline: u64,
+        policy: P,
+        retry: RetrySlot<S::Response, K>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Called { #[pin] future: F },
+        Waiting,
+        Readying,
+        // Ended; polled again, the call stays pending (like `futures`' `Fuse`) rather than
+        // make up an answer or panic.
+        Done,
+    }
+}
+
+/// What only a retrying (or timed) call needs, boxed once; `None` on the success path. Its
+/// `Drop` keeps the success path's check inline and the box's drop out of line.
+struct RetrySlot<T, K>(Option<Pin<Box<Retrying<T, K>>>>);
+
+impl<T, K> Drop for RetrySlot<T, K> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(retrying) = self.0.take() {
+            drop_retrying(retrying);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_retrying<T, K>(retrying: Pin<Box<Retrying<T, K>>>) {
+    drop(retrying);
+}
+
+/// What the timer is set for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Armed {
+    Nothing,
+    AttemptTimeout,
+    Backoff,
+    Deadline,
+}
+
+pin_project! {
+    // One timer serves the per-attempt timeout, the backoff and the deadline, which never
+    // overlap. It is made at the first wait, never before: a call that needs no wait needs no
+    // timer (and so runs without a tokio runtime).
+    struct Retrying<T, K> {
+        schedule: Option<Schedule>,
+        // The attempt in flight or last made, from 1.
+        attempt: u32,
+        // The last attempt's result, while waiting for the backoff and readiness: it is the
+        // answer if no further attempt can start.
+        last: Option<Last<T, K>>,
+        #[pin]
+        timer: Timer,
+        armed: Armed,
+    }
+}
+
+pin_project! {
+    #[project = TimerProj]
+    enum Timer {
+        Off,
+        On { #[pin] sleep: Sleep },
+    }
+}
+
+impl<T, K> Retrying<T, K> {
+    #[cold]
+    #[inline(never)]
+    fn boxed() -> Pin<Box<Self>> {
+        Box::pin(Retrying {
+            schedule: None,
+            attempt: 1,
+            last: None,
+            timer: Timer::Off,
+            armed: Armed::Nothing,
+        })
+    }
+
+    /// Sets the timer to fire after `after`; `false` if there is no timer to set.
+    fn arm(self: Pin<&mut Self>, after: Duration, what: Armed) -> bool {
+        let mut this = self.project();
+        // Saturate like tokio's own `sleep`: a huge delay must not overflow the instant.
+        let now = Instant::now();
+        let far_future = Duration::from_secs(86_400 * 365 * 30);
+        let at = now
+            .checked_add(after.min(far_future))
+            .unwrap_or(now + far_future);
+        match this.timer.as_mut().project() {
+            TimerProj::On { sleep } => sleep.reset(at),
+            TimerProj::Off => match new_sleep(at) {
+                Some(sleep) => this.timer.set(Timer::On { sleep }),
+                None => return false,
+            },
+        }
+        *this.armed = what;
+        true
+    }
+
+    /// Polls the armed timer (pending if none is armed).
+    fn poll_timer(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        match this.timer.project() {
+            TimerProj::On { sleep } if *this.armed != Armed::Nothing => {
+                ready!(sleep.poll(cx));
+                *this.armed = Armed::Nothing;
+                Poll::Ready(())
+            }
+            _ => Poll::Pending,
+        }
+    }
+}
+
+/// A tokio timer, or `None` where there is none. Only reached on a call's first wait.
+///
+/// - No tokio runtime (another executor, or none): asked with `Handle::try_current`, no panic.
+/// - A runtime built without `enable_time`: tokio 1.x has no public query for its time
+///   driver (`Handle` and its `metrics()` do not tell; tokio-rs/tokio#8361 asks for one), and
+///   `sleep_until` panics there, so that one panic is caught. The panic hook still runs (the
+///   default hook prints the message), once per call that needs a wait on such a runtime; with
+///   `panic = "abort"` the process aborts, as it would at any tokio timer there.
+#[cold]
+fn new_sleep(at: Instant) -> Option<Sleep> {
+    tokio::runtime::Handle::try_current().ok()?;
+    std::panic::catch_unwind(|| tokio::time::sleep_until(at)).ok()
+}
+
+impl<P, S, Req, C, R, K> Attempts<P, S, Req, C, R, K>
+where
+    P: Deref<Target = Policy>,
+    S: Service<Req>,
+    R: CloneRequest<Req>,
+    K: Keep<S::Error>,
+{
+    #[inline]
+    pub(crate) fn new(mut svc: S, req: Req, policy: P, classifier: C, clone_request: R) -> Self {
+        let (first, kept) = if policy.max_retries > 0 {
+            match clone_request.clone_request(&req) {
+                Some(copy) => (copy, Some(req)),
+                None => (req, None), // cannot be copied: sent once
+            }
+        } else {
+            (req, None) // no retries: nothing to keep
+        };
+        let deadline = if policy.deadline.is_some() {
+            policy.deadline_from_now()
+        } else {
+            NO_DEADLINE
+        };
+        // A timed attempt needs its timer from the first poll: made then (see `poll_slow`).
+        let retry = RetrySlot(policy.attempt_timeout.map(|_| Retrying::boxed()));
+        let future = svc.call(first);
+        Attempts {
+            state: State::Called { future },
+            svc,
+            request: kept,
+            classifier,
+            clone_request,
+            deadline,
+            policy,
+            retry,
+        }
+    }
+}
+
+impl<P, S, Req, C, R, K> Attempts<P, S, Req, C, R, K>
+where
+    S: Service<Req>,
+{
+    /// The attempt in flight or last made, from 1.
+    pub(crate) fn attempt(&self) -> u32 {
+        self.retry.0.as_ref().map_or(1, |r| r.attempt)
+    }
+}
+
+impl<P, S, Req, C, R, K> Future for Attempts<P, S, Req, C, R, K>
+where
+    P: Deref<Target = Policy>,
+    S: Service<Req>,
+    S::Error: 'static,
+    C: Classify<S::Response, S::Error>,
+    R: CloneRequest<Req>,
+    K: Keep<S::Error>,
+{
+    type Output = Finished<S::Response, K>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // The success path, inlined: a first attempt without a timer whose response the
+        // classifier calls a success: deposit it and return. Errors take the slow path (a
+        // refusal is judged before any classifier).
+        let this = self.as_mut().project();
+        let first = match (this.retry.0.is_none(), this.state.project()) {
+            (true, StateProj::Called { future }) => {
+                let result = ready!(future.poll(cx));
+                let success =
+                    result.is_ok() && this.classifier.classify(&result) == Outcome::Success;
+                match (success, result) {
+                    (true, Ok(response)) => {
+                        if let Some(budget) = &this.policy.budget {
+                            budget.deposit();
+                        }
+                        self.project().state.set(State::Done);
+                        return Poll::Ready(Finished {
+                            last: Last::Response(response),
+                            ending: Ending::AsIs,
+                        });
+                    }
+                    (_, result) => Some(result),
+                }
+            }
+            _ => None,
+        };
+        self.poll_slow(cx, first)
+    }
+}
+
+impl<P, S, Req, C, R, K> Attempts<P, S, Req, C, R, K>
+where
+    P: Deref<Target = Policy>,
+    S: Service<Req>,
+    S::Error: 'static,
+    C: Classify<S::Response, S::Error>,
+    R: CloneRequest<Req>,
+    K: Keep<S::Error>,
+{
+    /// Everything but the success path: timers, failures, backoff, readiness. `first` is the
+    /// result of an attempt the success path already polled to completion.
+    #[inline(never)]
+    fn poll_slow(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut first: Option<Result<S::Response, S::Error>>,
+    ) -> Poll<Finished<S::Response, K>> {
+        let mut this = self.project();
+        loop {
+            let policy: &Policy = this.policy;
+            match this.state.as_mut().project() {
+                StateProj::Called { future } => {
+                    if let (Some(r), Some(t)) = (this.retry.0.as_mut(), policy.attempt_timeout) {
+                        if r.armed != Armed::AttemptTimeout
+                            && !r.as_mut().arm(t, Armed::AttemptTimeout)
+                        {
+                            // No timer to time the attempt: it is not made (its future is
+                            // dropped unpolled).
+                            return Poll::Ready(this.give_up_waiting(GiveUpReason::NoTimer));
+                        }
+                    }
+                    let polled = match first.take() {
+                        Some(r) => Poll::Ready(r),
+                        None => future.poll(cx),
+                    };
+                    let (last, verdict) = match polled {
+                        Poll::Ready(result) => {
+                            let verdict =
+                                attempt::judge(this.classifier, &result, policy.retry_refusals);
+                            let last = match result {
+                                Ok(response) => Last::Response(response),
+                                Err(e) => Last::Error(K::keep(e)),
+                            };
+                            (last, verdict)
+                        }
+                        Poll::Pending => match this.retry.0.as_mut() {
+                            Some(r) if r.armed == Armed::AttemptTimeout => {
+                                ready!(r.as_mut().poll_timer(cx));
+                                (Last::TimedOut, attempt::TIMED_OUT)
+                            }
+                            _ => return Poll::Pending,
+                        },
+                    };
+                    if let Some(r) = this.retry.0.as_mut() {
+                        *r.as_mut().project().armed = Armed::Nothing;
+                    }
+                    let attempt = this.retry.0.as_ref().map_or(1, |r| r.attempt);
+                    let slot = &mut this.retry.0;
+                    let decision = attempt::after_attempt(
+                        policy,
+                        attempt,
+                        verdict,
+                        this.request.is_some(),
+                        Some(*this.deadline).filter(|d| *d != NO_DEADLINE),
+                        || {
+                            let r = slot.get_or_insert_with(Retrying::boxed);
+                            r.as_mut()
+                                .project()
+                                .schedule
+                                .get_or_insert_with(|| Schedule::new(policy))
+                                .backoff(policy, attempt)
+                        },
+                    );
+                    match decision {
+                        Decision::Success => {
+                            if let Some(budget) = &policy.budget {
+                                budget.deposit();
+                            }
+                            this.state.set(State::Done);
+                            return Poll::Ready(as_is(last));
+                        }
+                        Decision::Final => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(as_is(last));
+                        }
+                        Decision::GiveUp(reason) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(give_up::<_, _, K>(policy, attempt, reason, last));
+                        }
+                        Decision::Retry { delay, retry_after } => {
+                            let r = this.retry.0.get_or_insert_with(Retrying::boxed);
+                            if !delay.is_zero() && !r.as_mut().arm(delay, Armed::Backoff) {
+                                this.state.set(State::Done);
+                                return Poll::Ready(give_up::<_, _, K>(
+                                    policy,
+                                    attempt,
+                                    GiveUpReason::NoTimer,
+                                    last,
+                                ));
+                            }
+                            let rp = r.as_mut().project();
+                            rp.schedule
+                                .get_or_insert_with(|| Schedule::new(policy))
+                                .waited(delay);
+                            if policy.observers.any() {
+                                let elapsed = Elapsed::new();
+                                policy.observers.emit(&Event::Retry(RetryEvent {
+                                    attempt,
+                                    delay,
+                                    retry_after,
+                                    error: show::<_, _, K>(&last, &elapsed),
+                                }));
+                            }
+                            *rp.last = Some(last);
+                            this.state.set(if delay.is_zero() {
+                                State::Readying
+                            } else {
+                                State::Waiting
+                            });
+                        }
+                    }
+                }
+                StateProj::Waiting => {
+                    if let Some(r) = this.retry.0.as_mut() {
+                        ready!(r.as_mut().poll_timer(cx));
+                    }
+                    this.state.set(State::Readying);
+                }
+                StateProj::Readying => {
+                    let deadline = Some(*this.deadline).filter(|d| *d != NO_DEADLINE);
+                    // Fresh readiness for every attempt: the permit or slot of the previous
+                    // one was consumed by its call.
+                    let ready = match this.svc.poll_ready(cx) {
+                        Poll::Ready(ready) => ready,
+                        Poll::Pending => {
+                            let (Some(deadline), Some(r)) = (deadline, this.retry.0.as_mut())
+                            else {
+                                return Poll::Pending;
+                            };
+                            // The deadline bounds the wait for readiness too.
+                            if r.armed != Armed::Deadline {
+                                let left = deadline.saturating_sub(policy.clock.now_nanos());
+                                if !r.as_mut().arm(Duration::from_nanos(left), Armed::Deadline) {
+                                    return Poll::Ready(
+                                        this.give_up_waiting(GiveUpReason::NoTimer),
+                                    );
+                                }
+                            }
+                            ready!(r.as_mut().poll_timer(cx));
+                            return Poll::Ready(this.give_up_waiting(GiveUpReason::Deadline));
+                        }
+                    };
+                    if let Err(e) = ready {
+                        // tower's convention: a service that fails `poll_ready` is not ready
+                        // for good; its error is the call's answer.
+                        this.state.set(State::Done);
+                        return Poll::Ready(as_is(Last::Error(K::keep(e))));
+                    }
+                    // No attempt starts at or past the deadline.
+                    if deadline.is_some_and(|d| policy.clock.now_nanos() >= d) {
+                        return Poll::Ready(this.give_up_waiting(GiveUpReason::Deadline));
+                    }
+                    let Some(r) = this.retry.0.as_mut() else {
+                        // Unreachable: a retry has its state.
+                        return Poll::Ready(this.give_up_waiting(GiveUpReason::RetriesUsedUp));
+                    };
+                    let next = r.attempt.saturating_add(1);
+                    let req = if next > policy.max_retries {
+                        this.request.take() // the last attempt: send the original
+                    } else {
+                        match this
+                            .request
+                            .as_ref()
+                            .and_then(|req| this.clone_request.clone_request(req))
+                        {
+                            Some(copy) => Some(copy),
+                            None => this.request.take(),
+                        }
+                    };
+                    let Some(req) = req else {
+                        // Unreachable: a retry is decided only with a request left.
+                        return Poll::Ready(this.give_up_waiting(GiveUpReason::RequestNotCopied));
+                    };
+                    let rp = r.as_mut().project();
+                    *rp.attempt = next;
+                    // The previous result is not the answer any more.
+                    *rp.last = None;
+                    *rp.armed = Armed::Nothing;
+                    let future = this.svc.call(req);
+                    this.state.set(State::Called { future });
+                }
+                StateProj::Done => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl<P, S, Req, C, R, K> AttemptsProj<'_, P, S, Req, C, R, K>
+where
+    P: Deref<Target = Policy>,
+    S: Service<Req>,
+    K: Keep<S::Error>,
+{
+    /// Gives up before the next attempt, with the last one's result.
+    fn give_up_waiting(&mut self, reason: GiveUpReason) -> Finished<S::Response, K> {
+        self.state.set(State::Done);
+        let (attempt, last) = match self.retry.0.as_mut() {
+            Some(r) => (r.attempt, r.as_mut().project().last.take()),
+            None => (1, None),
+        };
+        let attempt = if last.is_some() {
+            attempt
+        } else {
+            attempt.saturating_sub(1)
+        };
+        give_up::<_, _, K>(self.policy, attempt, reason, last.unwrap_or(Last::NotMade))
+    }
+}
+
+fn as_is<T, K>(last: Last<T, K>) -> Finished<T, K> {
+    Finished {
+        last,
+        ending: Ending::AsIs,
+    }
+}
+
+/// The last attempt's error as `dyn Error`, for listeners.
+fn show<'a, T, E, K: Keep<E>>(
+    last: &'a Last<T, K>,
+    elapsed: &'a Elapsed,
+) -> Option<&'a (dyn Error + 'static)> {
+    match last {
+        Last::Error(e) => e.show(),
+        Last::TimedOut => Some(elapsed),
+        Last::Response(_) | Last::NotMade => None,
+    }
+}
+
+/// Ends the call on a retryable failure it will not retry, and says so to the listeners.
+#[cold]
+fn give_up<T, E, K: Keep<E>>(
+    policy: &Policy,
+    attempt: u32,
+    reason: GiveUpReason,
+    last: Last<T, K>,
+) -> Finished<T, K> {
+    if policy.observers.any() {
+        let elapsed = Elapsed::new();
+        policy.observers.emit(&Event::GiveUp(GiveUpEvent {
+            attempt,
+            reason,
+            response: matches!(last, Last::Response(_)),
+            error: show::<_, _, K>(&last, &elapsed),
+        }));
+    }
+    let ending = match reason {
+        GiveUpReason::BudgetExhausted => Ending::BudgetExhausted,
+        GiveUpReason::NoTimer => Ending::NoTimer,
+        _ => Ending::AsIs,
+    };
+    Finished { last, ending }
+}
