@@ -10,11 +10,7 @@ use seawall::retry::{Backoff, Jitter, Retry, RetryBudget};
 use seawall::BoxError;
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 
-mod common;
-use common::alloc::{live_bytes, Counting};
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+use crate::common::alloc::live_bytes;
 
 /// A service failing its first `failures` calls; counts the calls.
 fn flaky(

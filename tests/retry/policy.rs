@@ -1,8 +1,6 @@
 //! Retry: attempts, delays, deadline, budget, Retry-After, cloning, readiness, stacking.
 //! Paused time and seeded rngs throughout: no real sleeps, no flakiness.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,30 +19,7 @@ use seawall::{BoxError, ConfigError, ErrorKind};
 use tokio::time::Instant;
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 
-// ===== allocation counting (per thread, so parallel tests do not disturb each other) =====
-
-struct CountingAlloc;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
-
-fn allocations() -> usize {
-    ALLOCS.with(Cell::get)
-}
+use crate::common::alloc::allocations;
 
 // ===== helpers =====
 
