@@ -7,12 +7,12 @@
 #[cfg(seawall_loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 #[cfg(seawall_loom)]
-pub(crate) use loom::sync::Mutex;
+pub(crate) use loom::sync::{Arc, Mutex};
 
 #[cfg(not(seawall_loom))]
 pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(seawall_loom))]
-pub(crate) use std::sync::Mutex;
+pub(crate) use std::sync::{Arc, Mutex};
 
 /// A weak pointer behind a lock, kept in a block that response futures reach through a
 /// `&'static` reference: how a future finds the state of its layer on a slow path (a

@@ -110,7 +110,7 @@ fn concurrent_failures_trip_exactly_once() {
             CircuitBreaker::builder()
                 .failure_threshold(2)
                 .clock(Clock::from(ManualClock::new()))
-                .on_state_change(move |c| {
+                .on_state_change(move |_, c| {
                     if c.from == State::Closed && c.to == State::Open {
                         trips.fetch_add(1, SeqCst);
                     }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::state::State;
+use super::transition::State;
 
 /// A call rejected by a circuit breaker, without calling the inner service.
 ///

@@ -1,7 +1,7 @@
 use tower_layer::Layer;
 
+use super::breaker::CircuitBreaker;
 use super::service::CircuitBreakerService;
-use super::state::CircuitBreaker;
 use crate::classify::DefaultClassifier;
 
 /// Puts a [`CircuitBreaker`] in front of a service.

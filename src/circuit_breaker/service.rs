@@ -2,8 +2,8 @@ use std::task::{Context, Poll};
 
 use tower_service::Service;
 
+use super::breaker::CircuitBreaker;
 use super::future::ResponseFuture;
-use super::state::CircuitBreaker;
 use crate::classify::Classify;
 use crate::error::BoxError;
 
