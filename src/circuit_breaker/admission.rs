@@ -50,7 +50,7 @@ pub struct Permit {
 
 impl Permit {
     /// Records the call's outcome and consumes the permit.
-    #[inline]
+    #[inline(always)]
     pub fn record(mut self, outcome: Outcome) {
         let token = self.token;
         // Settle the permit first: if recording unwinds (a listener panics), `Drop` must not
@@ -94,7 +94,7 @@ impl CircuitBreaker {
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit, CircuitOpen> {
         let w = self.circuit.word.load();
-        if w.state() == State::Closed && self.circuit.slow_nanos.is_none() {
+        if w.is_closed() && self.circuit.slow_nanos.is_none() {
             // The happy path, small enough to inline into the caller: one load, one
             // reference count.
             return Ok(Permit {

@@ -13,19 +13,18 @@ use super::breaker::{Circuit, CircuitBreaker};
 use super::observe::{Event, Recorded};
 use super::transition::{State, StateChange};
 use super::window::Counts;
-use super::word::{count_outcome, finish_probe, Uncounted};
+use super::word::{count_outcome, finish_probe, Uncounted, Word};
 use crate::classify::Outcome;
 
 impl CircuitBreaker {
-    #[inline]
+    #[inline(always)]
     pub(super) fn record_token(&self, token: &Token, outcome: Outcome) {
         let circuit = &*self.circuit;
         if circuit.plain && token.kind == Kind::Closed && outcome == Outcome::Success {
             // The happy path of the default breaker, small enough to inline into the caller:
-            // one load and no write, unless failures were counted before.
-            let w = circuit.word.load();
-            if w.state() == State::Closed && w.generation() == token.generation && w.failures() != 0
-            {
+            // one load, one comparison, no write. Anything else (failures to clear, or a
+            // generation that ended) is sorted out out of line.
+            if circuit.word.load() != Word::closed_clean(token.generation) {
                 self.clear_failures(token.generation);
             }
             return;
@@ -36,7 +35,8 @@ impl CircuitBreaker {
     #[cold]
     #[inline(never)]
     fn clear_failures(&self, generation: u32) {
-        // Stops harmlessly if the word moved on: a new generation starts at zero anyway.
+        // Stops harmlessly if there is nothing to clear or the word moved on (a new
+        // generation starts at zero anyway).
         let _ = self
             .circuit
             .word

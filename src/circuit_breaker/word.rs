@@ -73,6 +73,7 @@ impl Word {
     /// A closed breaker in generation 0 with no failure counted.
     pub(crate) const INITIAL: Word = Word(0);
 
+    #[inline]
     fn new(state: State, generation: u32, payload: u64) -> Word {
         Word(
             (state.tag() << TAG_SHIFT)
@@ -119,6 +120,19 @@ impl Word {
             State::HalfOpen => ((self.0 >> SUCCESSES_SHIFT) & PROBE_MASK) as u32,
             _ => 0,
         }
+    }
+
+    /// Closed, whatever the generation and count: one mask, for the admission fast path.
+    #[inline]
+    pub(crate) fn is_closed(self) -> bool {
+        (self.0 >> TAG_SHIFT) & TAG_MASK == State::Closed.tag()
+    }
+
+    /// Closed in `generation` with no failure counted: what a closed success finds on the
+    /// happy path, compared in one instruction.
+    #[inline]
+    pub(crate) fn closed_clean(generation: u32) -> Word {
+        Word::new(State::Closed, generation, 0)
     }
 
     fn is(self, state: State, generation: u32) -> bool {
