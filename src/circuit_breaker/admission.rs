@@ -93,8 +93,8 @@ impl CircuitBreaker {
     /// open, or half-open with every probe slot taken.
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit, CircuitOpen> {
-        let w = self.circuit.word.load();
-        if w.is_closed() && self.circuit.slow_nanos.is_none() {
+        let w = self.lane.circuit.word.load();
+        if w.is_closed() && self.lane.circuit.slow_nanos.is_none() {
             // The happy path, small enough to inline into the caller: one load, one
             // reference count.
             return Ok(Permit {
@@ -130,9 +130,9 @@ impl CircuitBreaker {
     }
 
     fn token(&self, kind: Kind, generation: u32, now: Option<u64>) -> Token {
-        let start = match self.circuit.slow_nanos {
+        let start = match self.lane.circuit.slow_nanos {
             // Only slow-call measurement needs the start time: the default path reads no clock.
-            Some(_) => now.unwrap_or_else(|| self.circuit.clock.now_nanos()),
+            Some(_) => now.unwrap_or_else(|| self.lane.circuit.clock.now_nanos()),
             None => 0,
         };
         Token {
@@ -145,7 +145,7 @@ impl CircuitBreaker {
     /// Admission outside the closed fast path. Returns the token and, when this call moved the
     /// breaker to half-open, the change to announce once the probe's permit exists.
     fn admit(&self) -> Result<(Token, Option<StateChange>), CircuitOpen> {
-        let circuit = &*self.circuit;
+        let circuit = &*self.lane.circuit;
         let max = circuit.config.half_open_max_calls;
         loop {
             let probe = circuit.word.update(|w| match admit(w, max) {
@@ -192,6 +192,10 @@ impl CircuitBreaker {
     #[inline(never)]
     fn release_probe(&self, generation: u32) {
         // A stale probe's slot went with its generation: nothing to free.
-        let _ = self.circuit.word.update(|w| release_probe(w, generation));
+        let _ = self
+            .lane
+            .circuit
+            .word
+            .update(|w| release_probe(w, generation));
     }
 }

@@ -33,6 +33,17 @@ use crate::sync::{Arc, AtomicU32, AtomicU64, Mutex};
 /// [`Permit`]: super::Permit
 #[derive(Clone)]
 pub struct CircuitBreaker {
+    /// The reference count this handle (and its clones, and the permits they hand out)
+    /// share; see [`Lane`].
+    pub(super) lane: Arc<Lane>,
+}
+
+/// One reference count of a circuit, on cache lines of its own (its own allocation, aligned
+/// to 128 bytes). A [`CircuitBreaker`] and its clones share one lane; a layered service holds
+/// a few, one per core, so calls on different cores write different lines (see
+/// [`lanes`](super::lanes)). Every lane of a circuit reaches the same [`Circuit`].
+#[repr(align(128))]
+pub(crate) struct Lane {
     pub(super) circuit: Arc<Circuit>,
 }
 
@@ -110,7 +121,18 @@ impl CircuitBreaker {
             config,
         };
         CircuitBreaker {
-            circuit: Arc::new(circuit),
+            lane: Arc::new(Lane {
+                circuit: Arc::new(circuit),
+            }),
+        }
+    }
+
+    /// Another handle on the same circuit, with a reference count of its own (a new lane).
+    pub(super) fn new_lane(&self) -> CircuitBreaker {
+        CircuitBreaker {
+            lane: Arc::new(Lane {
+                circuit: self.lane.circuit.clone(),
+            }),
         }
     }
 
@@ -118,17 +140,17 @@ impl CircuitBreaker {
     /// until a call arrives and is admitted as a probe.
     #[inline]
     pub fn state(&self) -> State {
-        self.circuit.word.load().state()
+        self.lane.circuit.word.load().state()
     }
 
     /// The breaker's name, if one was given.
     pub fn name(&self) -> Option<&str> {
-        self.circuit.config.name.as_deref()
+        self.lane.circuit.config.name.as_deref()
     }
 
     /// Whether two handles share one circuit.
     pub fn same_circuit(&self, other: &CircuitBreaker) -> bool {
-        Arc::ptr_eq(&self.circuit, &other.circuit)
+        Arc::ptr_eq(&self.lane.circuit, &other.lane.circuit)
     }
 
     /// Runs `f` behind the breaker, with the default classification (`Ok` is a success, `Err`

@@ -139,14 +139,14 @@ impl CircuitBreaker {
     pub(super) fn emit(&self, event: &Event) {
         #[cfg(feature = "tracing")]
         self.trace(event);
-        for listener in self.circuit.config.listeners.iter() {
+        for listener in self.lane.circuit.config.listeners.iter() {
             listener.on_event(self, event);
         }
     }
 
     #[cfg(feature = "tracing")]
     fn trace(&self, event: &Event) {
-        let name = self.circuit.config.name.as_deref().unwrap_or("");
+        let name = self.lane.circuit.config.name.as_deref().unwrap_or("");
         match event {
             Event::StateChange(change) => tracing::info!(
                 breaker = name,
@@ -196,7 +196,7 @@ pub struct Snapshot {
 impl CircuitBreaker {
     /// A point-in-time view of the state and counts.
     pub fn snapshot(&self) -> Snapshot {
-        let circuit = &*self.circuit;
+        let circuit = &*self.lane.circuit;
         let w = circuit.word.load();
         let now = circuit.clock.now_nanos();
         let counts = match &circuit.window {
@@ -233,7 +233,7 @@ impl CircuitBreaker {
 impl fmt::Debug for CircuitBreaker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker")
-            .field("name", &self.circuit.config.name)
+            .field("name", &self.lane.circuit.config.name)
             .field("state", &self.state())
             .finish()
     }
