@@ -2571,6 +2571,44 @@ fn a_time_window_narrower_than_a_nanosecond_per_bucket_is_refused() {
 }
 
 #[test]
+fn half_open_max_calls_is_bounded_by_the_probe_counters() {
+    // 14 bits each for probes in flight and probe successes, so the generation has 32.
+    assert_eq!(MAX_HALF_OPEN_CALLS, 16_383);
+    for too_many in [MAX_HALF_OPEN_CALLS + 1, (1 << 20) - 1] {
+        let err = CircuitBreaker::builder()
+            .half_open_max_calls(too_many)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "half_open_max_calls", "{err}");
+    }
+    // At the limit, every slot is usable and the counters do not spill into each other.
+    let (breaker, clock) = manual(
+        CircuitBreaker::builder()
+            .failure_threshold(1)
+            .wait_in_open(SEC)
+            .half_open_max_calls(MAX_HALF_OPEN_CALLS),
+    );
+    record(&breaker, Outcome::Failure);
+    clock.advance(SEC);
+    let mut probes: Vec<_> = (0..MAX_HALF_OPEN_CALLS)
+        .map(|_| breaker.try_acquire().unwrap())
+        .collect();
+    assert_eq!(breaker.try_acquire().unwrap_err().state(), State::HalfOpen);
+    assert_eq!(breaker.snapshot().probes_in_flight, MAX_HALF_OPEN_CALLS);
+    let last = probes.pop().unwrap();
+    for probe in probes {
+        probe.record(Outcome::Success);
+    }
+    let snap = breaker.snapshot();
+    assert_eq!(
+        (snap.state, snap.probes_in_flight, snap.probe_successes),
+        (State::HalfOpen, 1, MAX_HALF_OPEN_CALLS - 1)
+    );
+    last.record(Outcome::Success);
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+#[test]
 fn failure_threshold_is_bounded_by_the_state_words_count() {
     use seawall::circuit_breaker::MAX_FAILURE_THRESHOLD;
     let err = CircuitBreaker::builder()
