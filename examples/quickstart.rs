@@ -23,7 +23,7 @@ async fn main() -> Result<(), BoxError> {
         .wait_in_open_multiplier(2.0) // each failed probe doubles the wait...
         .max_wait_in_open(Duration::from_secs(5)) // ...up to 5 s
         .half_open_max_calls(2)
-        .on_state_change(move |change| {
+        .on_state_change(move |_, change| {
             println!(
                 "  [{:>6.3}s] breaker: {} -> {}",
                 start.elapsed().as_secs_f64(),

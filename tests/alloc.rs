@@ -123,6 +123,7 @@ fn a_million_breakers_built_and_dropped_leave_no_memory() {
             .name("inventory")
             .failure_rate(50.0)
             .count_window(16)
+            .on_state_change(|_, _| {})
             .build()
             .unwrap();
         breaker.record(Outcome::Failure);
@@ -132,6 +133,27 @@ fn a_million_breakers_built_and_dropped_leave_no_memory() {
         permit.record(Outcome::Success);
     });
     assert_eq!(left, 0, "bytes left behind by a million breakers");
+}
+
+/// Issue 11: a million breakers built, used and dropped leave nothing behind (they used to
+/// leave about 80 bytes each), and neither does a permit that outlives its breaker.
+#[test]
+fn a_million_dropped_breakers_leave_no_memory() {
+    drop(CircuitBreaker::default());
+    let before = live_bytes();
+    for i in 0..1_000_000u32 {
+        let breaker = CircuitBreaker::builder().build().unwrap();
+        let permit = breaker.try_acquire().unwrap();
+        if i % 2 == 0 {
+            drop(breaker); // the permit is the last holder
+        }
+        permit.record(Outcome::Failure);
+    }
+    assert_eq!(
+        live_bytes() - before,
+        0,
+        "bytes left behind by a million breakers"
+    );
 }
 
 #[test]

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use seawall::circuit_breaker::{
-    Builder, CallError, CircuitBreaker, CircuitOpen, SlidingWindow, State, StateChange,
-    MAX_HALF_OPEN_CALLS,
+    Builder, CallError, CircuitBreaker, CircuitOpen, Event, Listener, Recorded, SlidingWindow,
+    State, StateChange, MAX_HALF_OPEN_CALLS,
 };
 use seawall::clock::{Clock, ManualClock};
 use seawall::{BoxError, ConfigError, ErrorKind, Outcome};
@@ -1199,7 +1199,7 @@ async fn concurrent_closed_failures_trip_exactly_once() {
         CircuitBreaker::builder()
             .failure_threshold(10)
             .wait_in_open(secs(60))
-            .on_state_change(move |c| {
+            .on_state_change(move |_, c| {
                 assert_eq!((c.from, c.to), (State::Closed, State::Open));
                 trips.fetch_add(1, SeqCst);
             })
@@ -1633,7 +1633,7 @@ fn listener_sees_every_transition_in_order() {
             .failure_threshold(1)
             .half_open_max_calls(1)
             .wait_in_open(SEC)
-            .on_state_change(move |c| log.lock().unwrap().push(*c))
+            .on_state_change(move |_, c| log.lock().unwrap().push(*c))
     });
 
     record(&breaker, Outcome::Failure); // Closed -> Open
@@ -1734,7 +1734,7 @@ fn listener_may_call_back_into_the_breaker() {
         let (cell, seen) = (cell.clone(), seen.clone());
         CircuitBreaker::builder()
             .failure_threshold(1)
-            .on_state_change(move |c| {
+            .on_state_change(move |_, c| {
                 let b = cell.get().expect("set before any transition");
                 // Reads the state the change led to: no lock is held during the callback.
                 seen.lock()
@@ -2221,7 +2221,7 @@ fn panicking_listener_cannot_wedge_the_breaker_in_half_open() {
             .failure_threshold(1)
             .wait_in_open(SEC)
             .half_open_max_calls(3)
-            .on_state_change(move |c| {
+            .on_state_change(move |_, c| {
                 if c.to == State::HalfOpen && !panicked.swap(true, SeqCst) {
                     panic!("metrics exporter panicked");
                 }
@@ -2342,35 +2342,291 @@ async fn bare_call_errors_tell_their_kind() {
     assert_eq!(ErrorKind::of(&*boxed), ErrorKind::CircuitOpen);
 }
 
+/// Sets its flag when dropped: tells whether the breaker holding it was freed.
+struct DropFlag(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, SeqCst);
+    }
+}
+
+fn drop_flag() -> (DropFlag, Arc<std::sync::atomic::AtomicBool>) {
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    (DropFlag(flag.clone()), flag)
+}
+
+/// A breaker whose listener logs every state change and owns a drop flag.
+fn logged(
+    builder: Builder,
+) -> (
+    CircuitBreaker,
+    ManualClock,
+    Log,
+    Arc<std::sync::atomic::AtomicBool>,
+) {
+    let log = Log::default();
+    let (flag, freed) = drop_flag();
+    let (breaker, clock) = manual({
+        let log = log.clone();
+        builder.on_state_change(move |_, c| {
+            let _owned = &flag;
+            log.lock().unwrap().push((c.from, c.to));
+        })
+    });
+    (breaker, clock, log, freed)
+}
+
+type Log = Arc<Mutex<Vec<(State, State)>>>;
+
 #[tokio::test(start_paused = true)]
-async fn a_call_that_outlives_its_breaker_completes_and_records_nothing() {
-    // The permit reaches the breaker through a weak anchor: once every handle is gone, the
-    // call still completes, and its outcome (success, failure or a dropped probe) goes nowhere.
-    let (breaker, clock) = manual(
+async fn a_call_that_outlives_its_breaker_completes_and_still_records() {
+    // A call in flight holds its breaker: once every handle is gone (a reload dropped the
+    // stack), the call completes and its outcome still counts, and trips the breaker here.
+    let (breaker, _clock, log, freed) = logged(
         CircuitBreaker::builder()
             .failure_threshold(1)
             .failure_rate(50.0)
             .count_window(4)
             .wait_in_open(SEC),
     );
-    let closed = breaker.try_acquire().unwrap();
-    record(&breaker, Outcome::Failure); // opens
-    clock.advance(SEC);
-    let probe = breaker.try_acquire().unwrap();
-    assert!(probe.is_probe());
     let backend = Backend::default();
     let mut svc = ServiceBuilder::new()
         .layer(breaker.layer())
         .service(backend.clone());
     let pending = svc.ready().await.unwrap().call(Req::Gated);
     drop((breaker, svc));
-    closed.record(Outcome::Failure);
-    drop(probe);
+    assert!(
+        !freed.load(SeqCst),
+        "the call in flight keeps the breaker alive"
+    );
     let task = tokio::spawn(pending);
     tokio::task::yield_now().await;
     backend.release(Err(io::Error::other("late")));
     let err = task.await.unwrap().unwrap_err();
     assert_eq!(ErrorKind::of(&*err), ErrorKind::Inner, "{err}");
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![(State::Closed, State::Open)],
+        "the late failure was recorded and tripped the breaker"
+    );
+    assert!(freed.load(SeqCst), "the last permit freed the breaker");
+}
+
+#[test]
+fn a_probe_that_outlives_its_breaker_still_closes_it_and_a_dropped_one_frees_memory() {
+    let (breaker, clock, log, freed) = logged(
+        CircuitBreaker::builder()
+            .failure_threshold(1)
+            .wait_in_open(SEC)
+            .half_open_max_calls(2),
+    );
+    record(&breaker, Outcome::Failure);
+    clock.advance(SEC);
+    let first = breaker.try_acquire().unwrap();
+    let second = breaker.try_acquire().unwrap();
+    assert!(first.is_probe() && second.is_probe());
+    let third = breaker.try_acquire().unwrap_err();
+    assert_eq!(third.state(), State::HalfOpen);
+    drop(breaker);
+    first.record(Outcome::Success);
+    assert!(!freed.load(SeqCst));
+    second.record(Outcome::Success);
+    assert_eq!(
+        *log.lock().unwrap(),
+        vec![
+            (State::Closed, State::Open),
+            (State::Open, State::HalfOpen),
+            (State::HalfOpen, State::Closed)
+        ]
+    );
+    assert!(freed.load(SeqCst));
+
+    // A cancelled call is the last holder: dropping it frees the breaker too.
+    let (breaker, _clock, _log, freed) = logged(CircuitBreaker::builder());
+    let permit = breaker.try_acquire().unwrap();
+    drop(breaker);
+    assert!(!freed.load(SeqCst));
+    drop(permit);
+    assert!(freed.load(SeqCst));
+}
+
+#[test]
+fn a_listener_that_uses_its_breaker_does_not_keep_it_alive() {
+    // The listener is handed the breaker: it captures nothing, so there is no cycle.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (flag, freed) = drop_flag();
+    let (breaker, _clock) = manual({
+        let seen = seen.clone();
+        CircuitBreaker::builder()
+            .failure_threshold(1)
+            .on_state_change(move |b, c| {
+                let _owned = &flag;
+                seen.lock()
+                    .unwrap()
+                    .push((c.to, b.state(), b.snapshot().state));
+                if c.to == State::Open {
+                    b.reset(); // calling back into its own breaker, without deadlock
+                }
+            })
+    });
+    record(&breaker, Outcome::Failure);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            (State::Open, State::Open, State::Open),
+            (State::Closed, State::Closed, State::Closed)
+        ]
+    );
+    let clone = breaker.clone();
+    drop(breaker);
+    assert!(!freed.load(SeqCst), "a clone is still alive");
+    drop(clone);
+    assert!(
+        freed.load(SeqCst),
+        "the breaker and its listener were freed"
+    );
+}
+
+// ===== the generation (issue 11: it used to wrap at 2^21) =====
+
+#[test]
+fn a_stale_failure_does_not_trip_after_2_to_the_21_resets() {
+    let (breaker, _clock) = manual(CircuitBreaker::builder().failure_threshold(1));
+    let stale = breaker.try_acquire().unwrap(); // closed, generation 0
+    for _ in 0..(1u32 << 21) {
+        breaker.reset();
+    }
+    stale.record(Outcome::Failure);
+    assert_eq!(
+        breaker.state(),
+        State::Closed,
+        "a failure admitted 2^21 generations ago counts for nothing"
+    );
+    assert_eq!(breaker.snapshot().consecutive_failures, 0);
+}
+
+#[test]
+fn a_stale_probe_does_not_free_a_current_probe_slot_after_2_to_the_21_transitions() {
+    let (breaker, clock) = manual(
+        CircuitBreaker::builder()
+            .failure_threshold(1)
+            .wait_in_open(SEC)
+            .half_open_max_calls(2),
+    );
+    record(&breaker, Outcome::Failure);
+    clock.advance(SEC);
+    let stale = breaker.try_acquire().unwrap(); // half-open, generation g
+    assert!(stale.is_probe());
+    // Closed at g + 2^21 - 2, open at g + 2^21 - 1, half-open again at g + 2^21.
+    for _ in 0..((1u32 << 21) - 2) {
+        breaker.reset();
+    }
+    record(&breaker, Outcome::Failure);
+    clock.advance(SEC);
+    let current = breaker.try_acquire().unwrap();
+    assert!(current.is_probe());
+    drop(stale); // must not free `current`'s slot
+    assert_eq!(breaker.snapshot().probes_in_flight, 1);
+    let other = breaker.try_acquire().unwrap();
+    assert!(other.is_probe());
+    let open = breaker
+        .try_acquire()
+        .expect_err("two probes in flight with a limit of two");
+    assert_eq!(open.state(), State::HalfOpen);
+    drop((current, other));
+}
+
+#[test]
+fn a_time_window_narrower_than_a_nanosecond_per_bucket_is_refused() {
+    // 1 µs over 4,096 buckets would be widened to 4,096 ns: a 3 µs-old call would count.
+    let err = CircuitBreaker::builder()
+        .failure_rate(50.0)
+        .sliding_window(SlidingWindow::Time {
+            duration: Duration::from_micros(1),
+            buckets: 4096,
+        })
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "sliding_window", "{err}");
+    assert!(err.to_string().contains("4096 buckets"), "{err}");
+    // One nanosecond per bucket is exact, and accepted.
+    let (breaker, clock) = manual(
+        CircuitBreaker::builder()
+            .failure_threshold(u32::MAX)
+            .failure_rate(50.0)
+            .minimum_calls(1)
+            .sliding_window(SlidingWindow::Time {
+                duration: Duration::from_nanos(4096),
+                buckets: 4096,
+            }),
+    );
+    record(&breaker, Outcome::Success);
+    clock.advance(Duration::from_nanos(4096));
+    assert_eq!(
+        breaker.snapshot().calls,
+        0,
+        "a 4,096 ns-old call has left the window"
+    );
+}
+
+#[test]
+fn half_open_max_calls_is_bounded_by_the_probe_counters() {
+    // 14 bits each for probes in flight and probe successes, so the generation has 32.
+    assert_eq!(MAX_HALF_OPEN_CALLS, 16_383);
+    for too_many in [MAX_HALF_OPEN_CALLS + 1, (1 << 20) - 1] {
+        let err = CircuitBreaker::builder()
+            .half_open_max_calls(too_many)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.field(), "half_open_max_calls", "{err}");
+    }
+    // At the limit, every slot is usable and the counters do not spill into each other.
+    let (breaker, clock) = manual(
+        CircuitBreaker::builder()
+            .failure_threshold(1)
+            .wait_in_open(SEC)
+            .half_open_max_calls(MAX_HALF_OPEN_CALLS),
+    );
+    record(&breaker, Outcome::Failure);
+    clock.advance(SEC);
+    let mut probes: Vec<_> = (0..MAX_HALF_OPEN_CALLS)
+        .map(|_| breaker.try_acquire().unwrap())
+        .collect();
+    assert_eq!(breaker.try_acquire().unwrap_err().state(), State::HalfOpen);
+    assert_eq!(breaker.snapshot().probes_in_flight, MAX_HALF_OPEN_CALLS);
+    let last = probes.pop().unwrap();
+    for probe in probes {
+        probe.record(Outcome::Success);
+    }
+    let snap = breaker.snapshot();
+    assert_eq!(
+        (snap.state, snap.probes_in_flight, snap.probe_successes),
+        (State::HalfOpen, 1, MAX_HALF_OPEN_CALLS - 1)
+    );
+    last.record(Outcome::Success);
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+#[test]
+fn failure_threshold_is_bounded_by_the_state_words_count() {
+    use seawall::circuit_breaker::MAX_FAILURE_THRESHOLD;
+    let err = CircuitBreaker::builder()
+        .failure_threshold(MAX_FAILURE_THRESHOLD + 1)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.field(), "failure_threshold");
+    assert!(CircuitBreaker::builder()
+        .failure_threshold(MAX_FAILURE_THRESHOLD)
+        .build()
+        .is_ok());
+    // `u32::MAX` means "never on consecutive failures".
+    let (breaker, _clock) = manual(CircuitBreaker::builder().failure_threshold(u32::MAX));
+    for _ in 0..1000 {
+        record(&breaker, Outcome::Failure);
+    }
+    assert_eq!(breaker.state(), State::Closed);
+    assert_eq!(breaker.snapshot().consecutive_failures, 1000);
 }
 
 #[tokio::test(start_paused = true)]
@@ -2380,7 +2636,7 @@ async fn a_listener_panic_inside_a_recorded_outcome_leaves_a_consistent_breaker(
             .failure_threshold(1)
             .wait_in_open(SEC)
             .half_open_max_calls(1)
-            .on_state_change(|c| {
+            .on_state_change(|_, c| {
                 if c.to == State::Open {
                     panic!("exporter down");
                 }
@@ -2398,4 +2654,164 @@ async fn a_listener_panic_inside_a_recorded_outcome_leaves_a_consistent_breaker(
     clock.advance(SEC);
     assert_eq!(send(&mut svc, Req::Ok).await.unwrap(), "ok");
     assert_eq!(breaker.state(), State::Closed);
+}
+
+// ===== the observation seam =====
+
+/// Logs every event a listener receives.
+#[derive(Clone, Default)]
+struct Events(Arc<Mutex<Vec<Event>>>);
+
+impl Listener for Events {
+    fn on_event(&self, _: &CircuitBreaker, event: &Event) {
+        self.0.lock().unwrap().push(*event);
+    }
+}
+
+impl Events {
+    fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+fn recorded(outcome: Outcome, slow: bool, probe: bool) -> Event {
+    Event::Recorded(Recorded {
+        outcome,
+        slow,
+        probe,
+    })
+}
+
+#[test]
+fn every_outcome_rejection_and_state_change_reaches_a_listener() {
+    let events = Events::default();
+    let (breaker, clock) = manual(
+        CircuitBreaker::builder()
+            .failure_threshold(2)
+            .wait_in_open(SEC)
+            .half_open_max_calls(1)
+            .listener(events.clone()),
+    );
+    record(&breaker, Outcome::Success);
+    record(&breaker, Outcome::Ignored);
+    record(&breaker, Outcome::Failure);
+    assert_eq!(
+        events.take(),
+        vec![
+            recorded(Outcome::Success, false, false),
+            recorded(Outcome::Ignored, false, false),
+            recorded(Outcome::Failure, false, false),
+        ]
+    );
+    record(&breaker, Outcome::Failure); // trips: the outcome first, then the change it caused
+    let open = breaker.try_acquire().unwrap_err();
+    assert_eq!(
+        events.take(),
+        vec![
+            recorded(Outcome::Failure, false, false),
+            Event::StateChange(StateChange {
+                from: State::Closed,
+                to: State::Open,
+                generation: 1
+            }),
+            Event::Rejected(open),
+        ]
+    );
+    clock.advance(SEC);
+    let probe = breaker.try_acquire().unwrap();
+    let full = breaker.try_acquire().unwrap_err();
+    probe.record(Outcome::Success);
+    assert_eq!(
+        events.take(),
+        vec![
+            Event::StateChange(StateChange {
+                from: State::Open,
+                to: State::HalfOpen,
+                generation: 2
+            }),
+            Event::Rejected(full),
+            recorded(Outcome::Success, false, true),
+            Event::StateChange(StateChange {
+                from: State::HalfOpen,
+                to: State::Closed,
+                generation: 3
+            }),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_listener_sees_slow_calls() {
+    let events = Events::default();
+    let breaker = build(
+        CircuitBreaker::builder()
+            .failure_threshold(u32::MAX)
+            .slow_call_rate(100.0)
+            .slow_call_duration(ms(100))
+            .minimum_calls(5)
+            .listener(events.clone()),
+    );
+    let mut svc = ServiceBuilder::new()
+        .layer(breaker.layer())
+        .service(Backend::default());
+    send(&mut svc, Req::SleepOk(100)).await.unwrap();
+    send(&mut svc, Req::SleepOk(99)).await.unwrap();
+    assert_eq!(
+        events.take(),
+        vec![
+            recorded(Outcome::Success, true, false),
+            recorded(Outcome::Success, false, false)
+        ]
+    );
+}
+
+#[test]
+fn a_listener_panicking_on_an_outcome_cannot_leak_a_probe_slot() {
+    let (breaker, clock) = manual(
+        CircuitBreaker::builder()
+            .failure_threshold(1)
+            .wait_in_open(SEC)
+            .half_open_max_calls(2)
+            .listener(|_: &CircuitBreaker, e: &Event| {
+                if matches!(e, Event::Recorded(r) if r.probe && r.outcome == Outcome::Ignored) {
+                    panic!("exporter down");
+                }
+            }),
+    );
+    record(&breaker, Outcome::Failure);
+    clock.advance(SEC);
+    let probe = breaker.try_acquire().unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        probe.record(Outcome::Ignored)
+    }));
+    assert!(r.is_err(), "the listener panicked through record");
+    let snap = breaker.snapshot();
+    assert_eq!(snap.state, State::HalfOpen);
+    assert_eq!(
+        (snap.probes_in_flight, snap.probe_successes),
+        (0, 0),
+        "the slot was freed exactly once"
+    );
+    for _ in 0..2 {
+        record(&breaker, Outcome::Success);
+    }
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+#[test]
+fn a_listener_without_events_of_interest_changes_nothing() {
+    // `on_state_change` is sugar over a listener: outcomes and rejections do not reach it.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (breaker, _clock) = manual({
+        let calls = calls.clone();
+        CircuitBreaker::builder()
+            .failure_threshold(1)
+            .on_state_change(move |_, _| {
+                calls.fetch_add(1, SeqCst);
+            })
+    });
+    record(&breaker, Outcome::Success);
+    record(&breaker, Outcome::Failure);
+    let _ = breaker.try_acquire().unwrap_err();
+    assert_eq!(calls.load(SeqCst), 1, "one state change");
 }

@@ -30,8 +30,11 @@ use seawall::Outcome;
 
 const MS: u64 = 1_000_000;
 
-/// The breaker's generation counter wraps at 2^21 (see `StateChange::generation`).
-const GENERATIONS: u64 = 1 << 21;
+/// The breaker's generation counter wraps at 2^32 (see `StateChange::generation`, a `u32`).
+const GENERATIONS: u64 = 1 << 32;
+
+/// Where the generation wrapped before it had 32 bits: nothing may happen there any more.
+const OLD_GENERATIONS: u64 = 1 << 21;
 
 // ===== configurations =====
 
@@ -90,7 +93,7 @@ impl Spec {
             .max_wait_in_open(Duration::from_millis(self.max_wait_ms))
             .half_open_max_calls(self.half_open_max_calls)
             .clock(Clock::from(clock.clone()))
-            .on_state_change(move |c| log.lock().unwrap().push(*c));
+            .on_state_change(move |_, c| log.lock().unwrap().push(*c));
         if let Some(r) = self.failure_rate {
             b = b.failure_rate(f64::from(r));
         }
@@ -702,7 +705,7 @@ impl Harness {
             .iter()
             .map(|c| (c.from, c.to, u64::from(c.generation)))
             .collect();
-        // The callback's generation wraps at 2^21.
+        // The callback's generation wraps at 2^32.
         let expected: Vec<(State, State, u64)> = self
             .model
             .changes
@@ -819,17 +822,20 @@ fn breaker_matches_the_reference_model_on_random_operation_sequences() {
 /// Each case costs 2^21 resets (about 0.7 s in debug), hence so few.
 const WRAP_CASES: u32 = 4;
 
+/// The generation used to wrap at 2^21; now the breaker must agree with the model (which never
+/// wraps below 2^32) across that point, generations reported included. The wrap at 2^32 itself
+/// is a unit test of the state word (`word::tests::the_generation_wraps_at_2_to_the_32`): 2^32
+/// resets are out of reach of a test.
 #[test]
-fn breaker_matches_the_reference_model_across_the_generation_wrap_around() {
+fn breaker_matches_the_reference_model_across_the_old_generation_wrap_around() {
     let crossed = Cell::new(0);
     check(
         WRAP_CASES,
         (spec(), ops(), 1..=2u64),
         |(spec, ops, before_wrap)| {
-            // Starts `before_wrap` transitions short of the wrap (permits held across a whole
-            // 2^21-transition cycle stay untested: that ambiguity is by design).
-            let (_, generation) = Harness::run(&spec, &ops, GENERATIONS - before_wrap)?;
-            crossed.set(crossed.get() + u32::from(generation >= GENERATIONS));
+            // Starts `before_wrap` transitions short of 2^21.
+            let (_, generation) = Harness::run(&spec, &ops, OLD_GENERATIONS - before_wrap)?;
+            crossed.set(crossed.get() + u32::from(generation >= OLD_GENERATIONS));
             Ok(())
         },
     );

@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use seawall::circuit_breaker::{
-    CircuitBreaker, Permit, SlidingWindow, Snapshot, State, StateChange, MAX_HALF_OPEN_CALLS,
+    CircuitBreaker, Permit, SlidingWindow, Snapshot, State, StateChange, MAX_FAILURE_THRESHOLD,
+    MAX_HALF_OPEN_CALLS,
 };
 use seawall::clock::{Clock, ManualClock};
 use seawall::{ConfigError, Outcome};
@@ -63,6 +64,8 @@ const SPECIAL_U32: &[u32] = &[
     MAX_BUCKETS + 1,
     MAX_HALF_OPEN_CALLS,
     MAX_HALF_OPEN_CALLS + 1,
+    MAX_FAILURE_THRESHOLD,
+    MAX_FAILURE_THRESHOLD + 1,
     1 << 21,
     MAX_COUNT_WINDOW,
     MAX_COUNT_WINDOW + 1,
@@ -386,7 +389,8 @@ impl Settings {
     /// The settings that break a documented constraint (empty: `build()` must succeed).
     fn violations(&self) -> Vec<&'static str> {
         let mut v = Vec::new();
-        if self.failure_threshold() == 0 {
+        let threshold = self.failure_threshold();
+        if threshold == 0 || (threshold > MAX_FAILURE_THRESHOLD && threshold != u32::MAX) {
             v.push("failure_threshold");
         }
         // Rates: finite, within (0, 100].
@@ -422,6 +426,10 @@ impl Settings {
                 }
                 if buckets == 0 || buckets > MAX_BUCKETS {
                     v.push("sliding_window.buckets");
+                }
+                // Every bucket spans at least one nanosecond.
+                if duration.as_nanos() < u128::from(buckets) {
+                    v.push("sliding_window");
                 }
             }
         }
@@ -533,7 +541,7 @@ pub fn operations(data: &[u8]) {
         let log = Arc::clone(&changes);
         let built = settings
             .builder(Some(&clock))
-            .on_state_change(move |change| log.lock().unwrap().push(*change))
+            .on_state_change(move |_, change| log.lock().unwrap().push(*change))
             .build();
         match built {
             Ok(breaker) => break breaker,
@@ -638,7 +646,7 @@ impl Run {
                 self.breaker.disable();
                 assert_eq!(self.breaker.state(), State::Disabled);
                 let permit = self.breaker.try_acquire().expect("disabled admits");
-                if input.byte() % 2 == 0 {
+                if input.byte().is_multiple_of(2) {
                     self.permits.push(permit);
                 }
             }

@@ -4,15 +4,25 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::state::{CircuitBreaker, StateChange};
+use super::breaker::CircuitBreaker;
+use super::observe::{Listener, OnStateChange};
+use super::transition::StateChange;
 use super::window::SlidingWindow;
+use super::word::{MAX_FAILURES, MAX_PROBES};
 use crate::clock::Clock;
 use crate::error::ConfigError;
 
-/// Largest accepted `half_open_max_calls` (the probe counters are packed into 20 bits).
-pub const MAX_HALF_OPEN_CALLS: u32 = (1 << 20) - 1;
+/// Largest accepted `half_open_max_calls` (16,383: the probe counters are packed into 14 bits
+/// of the state word each, so that the generation can have 32).
+pub const MAX_HALF_OPEN_CALLS: u32 = MAX_PROBES;
 
-pub(crate) type Listener = Arc<dyn Fn(&StateChange) + Send + Sync>;
+/// Largest accepted `failure_threshold` below `u32::MAX` (536,870,911: the consecutive-failure
+/// count has 29 bits of the state word). `u32::MAX` is accepted too, and means "never trip on
+/// consecutive failures".
+pub const MAX_FAILURE_THRESHOLD: u32 = MAX_FAILURES;
+
+/// Shortest span of one time-window bucket: the window counts time in whole nanoseconds.
+const MIN_BUCKET_NANOS: u64 = 1;
 
 /// The validated settings of a breaker.
 #[derive(Clone)]
@@ -32,7 +42,7 @@ pub(crate) struct Config {
     pub(crate) wait_in_open_jitter: f64,
     pub(crate) jitter_seed: Option<u64>,
     pub(crate) half_open_max_calls: u32,
-    pub(crate) listener: Option<Listener>,
+    pub(crate) listeners: Vec<Arc<dyn Listener>>,
     pub(crate) clock: Option<Clock>,
 }
 
@@ -71,7 +81,7 @@ impl fmt::Debug for Config {
             .field("max_wait_in_open", &self.max_wait_in_open)
             .field("wait_in_open_jitter", &self.wait_in_open_jitter)
             .field("half_open_max_calls", &self.half_open_max_calls)
-            .field("listener", &self.listener.as_ref().map(|_| ".."))
+            .field("listeners", &self.listeners.len())
             .finish()
     }
 }
@@ -115,7 +125,7 @@ impl Default for Builder {
                 wait_in_open_jitter: 0.0,
                 jitter_seed: None,
                 half_open_max_calls: 3,
-                listener: None,
+                listeners: Vec::new(),
                 clock: None,
             },
         }
@@ -134,8 +144,8 @@ impl Builder {
         self
     }
 
-    /// Trip after this many consecutive failures (default 5). Must be at least 1; use
-    /// `u32::MAX` to trip only on rates.
+    /// Trip after this many consecutive failures (default 5). Within
+    /// `1..=`[`MAX_FAILURE_THRESHOLD`], or `u32::MAX` to trip only on rates.
     pub fn failure_threshold(mut self, n: u32) -> Self {
         self.config.failure_threshold = n;
         self
@@ -233,11 +243,23 @@ impl Builder {
         self
     }
 
-    /// Called on every state change, after it took effect, outside any lock. Under concurrent
-    /// transitions two callbacks may run at once; each [`StateChange`] carries its generation
-    /// so they can be ordered.
-    pub fn on_state_change(mut self, f: impl Fn(&StateChange) + Send + Sync + 'static) -> Self {
-        self.config.listener = Some(Arc::new(f));
+    /// Called on every state change, after it took effect, outside any lock, with the
+    /// breaker it happened to (so the callback need not capture the breaker, which would keep
+    /// it alive forever). Under concurrent transitions two callbacks may run at once; each
+    /// [`StateChange`] carries its generation so they can be ordered. Sugar for a
+    /// [`listener`](Self::listener) that only looks at state changes; each call adds one.
+    pub fn on_state_change(
+        self,
+        f: impl Fn(&CircuitBreaker, &StateChange) + Send + Sync + 'static,
+    ) -> Self {
+        self.listener(OnStateChange(f))
+    }
+
+    /// Adds a [`Listener`]: it receives every state change, rejection and recorded outcome
+    /// (see [`Event`](super::Event)). Listeners run in the order they were added. Without any,
+    /// a closed call pays nothing for observation.
+    pub fn listener(mut self, listener: impl Listener) -> Self {
+        self.config.listeners.push(Arc::new(listener));
         self
     }
 
@@ -262,6 +284,16 @@ impl Builder {
         if c.failure_threshold == 0 {
             return Err(ConfigError::Zero {
                 field: "failure_threshold",
+            });
+        }
+        if c.failure_threshold > MAX_FAILURE_THRESHOLD && c.failure_threshold != u32::MAX {
+            // The count saturates at the maximum: a larger threshold would never be reached
+            // without saying so.
+            return Err(ConfigError::OutOfRange {
+                field: "failure_threshold",
+                value: f64::from(c.failure_threshold),
+                min: 1.0,
+                max: f64::from(MAX_FAILURE_THRESHOLD),
             });
         }
         check_rate("failure_rate", c.failure_rate)?;
@@ -322,6 +354,19 @@ impl Builder {
                     min: 1.0,
                     max: 4096.0,
                 })
+            }
+            SlidingWindow::Time { duration, buckets }
+                if duration.as_nanos() < u128::from(buckets) * u128::from(MIN_BUCKET_NANOS) =>
+            {
+                // A bucket narrower than a nanosecond would be widened to one, and the window
+                // would count calls older than its duration.
+                return Err(ConfigError::Conflict {
+                    field: "sliding_window",
+                    reason: format!(
+                        "a time window of {duration:?} cannot be cut into {buckets} buckets of \
+                         at least 1ns each; use fewer buckets or a longer duration"
+                    ),
+                });
             }
             _ => {}
         }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Once;
 use std::time::Duration;
 
-use super::state::State;
+use super::transition::State;
 use crate::error::{ErrorKind, HasErrorKind};
 
 /// A call rejected by a circuit breaker, without calling the inner service.

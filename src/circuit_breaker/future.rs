@@ -4,8 +4,8 @@ use std::task::{ready, Context, Poll};
 
 use pin_project_lite::pin_project;
 
+use super::admission::Permit;
 use super::error::CircuitOpen;
-use super::state::Permit;
 use crate::classify::Classify;
 use crate::error::BoxError;
 

@@ -1,7 +1,10 @@
 use tower_layer::Layer;
 
+use std::sync::Arc;
+
+use super::breaker::CircuitBreaker;
+use super::lanes::Lanes;
 use super::service::CircuitBreakerService;
-use super::state::CircuitBreaker;
 use crate::classify::DefaultClassifier;
 
 /// Puts a [`CircuitBreaker`] in front of a service.
@@ -9,17 +12,21 @@ use crate::classify::DefaultClassifier;
 /// Every service this layer builds, and every clone of those services, shares the layer's one
 /// breaker: a layer is one circuit. For independent circuits (one per dependency), build one
 /// breaker, and so one layer, per dependency.
-#[derive(Debug, Clone)]
+///
+/// The layer allocates the handles its services' calls hold the breaker by (one per core, up
+/// to 8, a few hundred bytes in all; see the [module docs](super#memory)) once, when it is
+/// made: build the layer once, not per connection.
+#[derive(Clone)]
 pub struct CircuitBreakerLayer<C = DefaultClassifier> {
-    breaker: CircuitBreaker,
+    lanes: Arc<Lanes>,
     classifier: C,
 }
 
 impl CircuitBreakerLayer {
     /// A layer for `breaker`, with the default classifier (`Ok` is a success, `Err` a failure).
-    pub const fn new(breaker: CircuitBreaker) -> Self {
+    pub fn new(breaker: CircuitBreaker) -> Self {
         CircuitBreakerLayer {
-            breaker,
+            lanes: Arc::new(Lanes::new(breaker)),
             classifier: DefaultClassifier,
         }
     }
@@ -31,14 +38,14 @@ impl<C> CircuitBreakerLayer<C> {
     /// cloned into every response future, so keep it cheap to clone (closures usually are).
     pub fn classifier<C2>(self, classifier: C2) -> CircuitBreakerLayer<C2> {
         CircuitBreakerLayer {
-            breaker: self.breaker,
+            lanes: self.lanes,
             classifier,
         }
     }
 
     /// The breaker this layer shares.
     pub fn breaker(&self) -> &CircuitBreaker {
-        &self.breaker
+        self.lanes.breaker()
     }
 }
 
@@ -46,6 +53,14 @@ impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
     type Service = CircuitBreakerService<S, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CircuitBreakerService::new(inner, self.breaker.clone(), self.classifier.clone())
+        CircuitBreakerService::with_lanes(inner, self.lanes.clone(), self.classifier.clone())
+    }
+}
+
+impl<C> std::fmt::Debug for CircuitBreakerLayer<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircuitBreakerLayer")
+            .field("breaker", self.breaker())
+            .finish_non_exhaustive()
     }
 }

@@ -2,10 +2,12 @@ use std::task::{Context, Poll};
 
 use tower_service::Service;
 
+use super::breaker::CircuitBreaker;
 use super::future::ResponseFuture;
-use super::state::CircuitBreaker;
+use super::lanes::Lanes;
 use crate::classify::Classify;
 use crate::error::BoxError;
+use std::sync::Arc;
 
 /// A service behind a circuit breaker. Built by [`CircuitBreakerLayer`](super::CircuitBreakerLayer).
 ///
@@ -15,26 +17,35 @@ use crate::error::BoxError;
 /// [`CircuitOpen`](super::CircuitOpen) error (boxed) without calling the inner service.
 ///
 /// Clones share the breaker.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CircuitBreakerService<S, C> {
     inner: S,
-    breaker: CircuitBreaker,
+    /// The breaker, and the lanes this service's calls hold it by (see [`Lanes`]); shared by
+    /// every clone of the service.
+    lanes: Arc<Lanes>,
     classifier: C,
 }
 
 impl<S, C> CircuitBreakerService<S, C> {
-    /// Wraps `inner` behind `breaker`, classifying results with `classifier`.
-    pub const fn new(inner: S, breaker: CircuitBreaker, classifier: C) -> Self {
+    /// Wraps `inner` behind `breaker`, classifying results with `classifier`. Allocates the
+    /// handles the service's calls hold the breaker by (a few hundred bytes; clones of the
+    /// service share them), as [`CircuitBreakerLayer::new`](super::CircuitBreakerLayer::new)
+    /// does once for every service it builds.
+    pub fn new(inner: S, breaker: CircuitBreaker, classifier: C) -> Self {
+        Self::with_lanes(inner, Arc::new(Lanes::new(breaker)), classifier)
+    }
+
+    pub(crate) const fn with_lanes(inner: S, lanes: Arc<Lanes>, classifier: C) -> Self {
         CircuitBreakerService {
             inner,
-            breaker,
+            lanes,
             classifier,
         }
     }
 
     /// The breaker in front of the inner service.
     pub fn breaker(&self) -> &CircuitBreaker {
-        &self.breaker
+        self.lanes.breaker()
     }
 
     /// A reference to the inner service.
@@ -70,11 +81,20 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        match self.breaker.try_acquire() {
+        match self.lanes.pick().try_acquire() {
             Ok(permit) => {
                 ResponseFuture::called(self.inner.call(req), permit, self.classifier.clone())
             }
             Err(open) => ResponseFuture::rejected(open, self.classifier.clone()),
         }
+    }
+}
+
+impl<S: std::fmt::Debug, C> std::fmt::Debug for CircuitBreakerService<S, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircuitBreakerService")
+            .field("inner", &self.inner)
+            .field("breaker", self.breaker())
+            .finish_non_exhaustive()
     }
 }
