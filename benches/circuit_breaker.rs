@@ -3,7 +3,7 @@
 //! (`try_acquire` + `record`) alone, the rejection path, and the optional modes.
 //!
 //! Run: `cargo bench --bench circuit_breaker`. Allocations per call are checked by
-//! `tests/alloc.rs` (a counting allocator), and printed here too.
+//! `tests/stack/memory.rs` (a counting allocator), and printed here too.
 //!
 //! Instruction counts, which do not move with the machine's load: with `SEAWALL_CALLGRIND`
 //! set to `<mode>:<calls>` the binary skips criterion and makes that many calls, polled by
@@ -117,7 +117,7 @@ fn single_thread(c: &mut Criterion) {
     });
     group.finish();
 
-    // Allocations per call through the breaker (also asserted in tests/alloc.rs).
+    // Allocations per call through the breaker (also asserted in tests/stack/memory.rs).
     rt.block_on(async {
         let breaker = CircuitBreaker::default();
         let mut svc = ServiceBuilder::new().layer(breaker.layer()).service(bare());

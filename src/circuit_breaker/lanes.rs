@@ -8,10 +8,8 @@
 //! lane of its thread, so threads on different cores write different lines. The lanes only multiply the count; the state word
 //! and everything else stay one, shared by every lane, clone and service.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use super::breaker::CircuitBreaker;
+use crate::sync::thread_index;
 
 /// Most lanes a service takes (memory: 256 bytes each).
 const MAX_LANES: usize = 8;
@@ -48,28 +46,6 @@ impl Lanes {
         &self.breaker
     }
 }
-thread_local! {
-    /// This thread's lane number, handed out round-robin on first use (`usize::MAX`: not yet).
-    static THREAD: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-
-#[inline]
-fn thread_index() -> usize {
-    THREAD
-        .try_with(|cell| {
-            let i = cell.get();
-            if i != usize::MAX {
-                return i;
-            }
-            // Relaxed: any distinct-enough number will do; nothing is published through it.
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let i = NEXT.fetch_add(1, Ordering::Relaxed);
-            cell.set(i);
-            i
-        })
-        .unwrap_or(0) // a thread being torn down: any lane is correct
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

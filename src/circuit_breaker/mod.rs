@@ -70,7 +70,7 @@
 //! those calls, which is a reference count again. One increment when a call is admitted and
 //! one decrement when its permit goes is the simplest scheme that is correct by construction:
 //! no `unsafe`, and loom checks that the memory is freed in every interleaving
-//! (`tests/loom.rs`).
+//! (`tests/loom/breaker.rs`).
 //!
 //! **Lanes.** A count written by every call is a cache line every core writes; two cores
 //! calling at once would spend most of a call moving that line between them. So the count a

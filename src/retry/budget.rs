@@ -95,19 +95,18 @@
 //! 3. refunds take successes back from the newest bucket first. The refund count is read
 //!    before the stripes (Acquire against the refund's Release), so every deposit a refund
 //!    takes back is counted too, and a deposit and its refund are each applied exactly once
-//!    (the two races the loom models in `tests/loom_budget.rs` found in an earlier design);
+//!    (the two races the loom models in `tests/loom/budget.rs` found in an earlier design);
 //! 4. the floor: one second's worth at most, topped up at `min_per_sec` per second elapsed.
 //!
 //! A withdrawal then takes one token, from the earned balance first, then from the floor.
 
-use std::cell::Cell;
 use std::fmt;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use crate::clock::{duration_to_nanos, Clock};
 use crate::error::ConfigError;
-use crate::sync::{AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::{AtomicU64, Mutex, Ordering};
 
 /// Number of deposit stripes per budget (one cache line each).
 pub const STRIPES: usize = 16;
@@ -334,41 +333,6 @@ impl Ledger {
     }
 }
 
-#[cfg(not(seawall_loom))]
-thread_local! {
-    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-#[cfg(not(seawall_loom))]
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
-
-// Under loom: the same round-robin, with loom's thread-locals and a lazily created counter
-// (loom's atomics have no `const fn new`), both reset for every execution the model runs, so
-// the threads of one model take stripes 0, 1, 2, ... in the order they first deposit.
-#[cfg(seawall_loom)]
-loom::thread_local! {
-    static STRIPE: Cell<usize> = Cell::new(usize::MAX);
-}
-#[cfg(seawall_loom)]
-loom::lazy_static! {
-    static ref NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
-}
-
-#[inline]
-fn stripe_index() -> usize {
-    STRIPE
-        .try_with(|s| {
-            let i = s.get();
-            if i != usize::MAX {
-                return i;
-            }
-            // Relaxed: only spreads threads over stripes; any value is correct.
-            let i = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
-            s.set(i);
-            i
-        })
-        .unwrap_or(0)
-}
-
 impl RetryBudget {
     /// A builder with the defaults: 20 % of recent successes, 10 retries per second, over 1 s.
     pub fn builder() -> BudgetBuilder {
@@ -382,7 +346,7 @@ impl RetryBudget {
         // Relaxed: withdrawals only need to see the count eventually (a late increment makes
         // the budget stricter for a moment), and a refund orders its own deposit (see
         // `counts`). A load and a store rather than `fetch_add`: see the module docs.
-        let stripe = &self.account.deposits[stripe_index() % STRIPES].0;
+        let stripe = &self.account.deposits[crate::sync::thread_index() % STRIPES].0;
         stripe.store(
             stripe.load(Ordering::Relaxed).wrapping_add(1),
             Ordering::Relaxed,
@@ -794,7 +758,7 @@ mod tests {
         // The same twins, the successes 0.6 s old when the outage begins: the twin asked at
         // 0.5 s dates them from then and pays for them (within their period); the other can
         // date them only from its creation, a period ago, and pays for none. Neither pays
-        // once their period is over. (`tests/budget_stress.rs` checks against the true
+        // once their period is over. (`tests/retry/budget.rs` checks against the true
         // sliding window over random schedules.)
         let (asked, asked_time) = budget(1.0, 0);
         let (unasked, unasked_time) = budget(1.0, 0);

@@ -26,7 +26,7 @@
 //! This is a stress test, not a proof: it finds a race only when the scheduler deschedules a
 //! thread at the wrong moment. On a busy 2-core machine it failed on every run against the
 //! earlier budget (32-bit wrapping counts: hundreds of thousands of retries granted where 80
-//! were allowed), with the shared stripe and without it. `tests/loom_budget.rs` checks the
+//! were allowed), with the shared stripe and without it. `tests/loom/budget.rs` checks the
 //! interleavings exhaustively, on a small scale.
 #![cfg(not(seawall_loom))]
 

@@ -9,11 +9,7 @@ use seawall::circuit_breaker::CircuitBreaker;
 use seawall::Outcome;
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 
-mod common;
-use common::alloc::{allocations, live_bytes, Counting};
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+use crate::common::alloc::{allocations, live_bytes};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -1,7 +1,7 @@
 //! Model checking of the retry budget with loom: every interleaving (up to a preemption bound)
 //! of two or three threads depositing, refunding and withdrawing.
 //!
-//! Run: `RUSTFLAGS="--cfg seawall_loom" cargo test --release --test loom_budget -- --nocapture`
+//! Run: `RUSTFLAGS="--cfg seawall_loom" cargo test --release --test loom budget -- --nocapture`
 //! (`LOOM_MAX_PREEMPTIONS` overrides the bound of 3 used here; each model prints the number of
 //! interleavings it explored.)
 //!

@@ -1,7 +1,7 @@
 //! Model checking of the breaker's state machine with loom: every interleaving (up to a
 //! preemption bound) of a few threads admitting, recording and cancelling.
 //!
-//! Run: `RUSTFLAGS="--cfg seawall_loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom`
+//! Run: `RUSTFLAGS="--cfg seawall_loom" CARGO_TARGET_DIR=target/loom cargo test --release --test loom breaker`
 //! (`LOOM_MAX_PREEMPTIONS` overrides the bound of 3 used here, 2 for the largest model.)
 //!
 //! The breaker's `Arc` is loom's under `--cfg seawall_loom`: every model also checks that the
