@@ -1,7 +1,6 @@
 //! Every error the retry creates has its kind and prints each message once, and both paths
 //! report the same thing when the budget refuses after a timed-out attempt. Paused time.
 
-use std::error::Error;
 use std::future::pending;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -11,16 +10,7 @@ use seawall::retry::{Backoff, BudgetExhausted, Jitter, Retry, RetryBudget, Retry
 use seawall::{BoxError, ErrorKind};
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 
-/// Every message of an error chain, outermost first.
-fn chain(err: &(dyn Error + 'static)) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = Some(err);
-    while let Some(e) = current {
-        out.push(e.to_string());
-        current = e.source();
-    }
-    out
-}
+use crate::common::chain;
 
 fn io(msg: &str) -> std::io::Error {
     std::io::Error::other(msg.to_string())

@@ -27,22 +27,12 @@ impl Error for UpstreamError {
     }
 }
 
-fn chain(err: &(dyn Error + 'static)) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = Some(err);
-    while let Some(e) = current {
-        out.push(e.to_string());
-        current = e.source();
-    }
-    out
-}
+use crate::common::chain;
 
 // ===== kinds =====
 
-/// `src/error.rs`: "Recognises ... every seawall error type (the bare API's `CallError` and
-/// `RetryError` included)"; issue 11: "Every error seawall creates has its kind ... a
-/// `RetryError::BudgetExhausted` or `RetryError::Timeout` classifies as `Inner` today".
-/// `RetryError` implements no `HasErrorKind` and is never registered.
+/// Every error seawall creates has its kind: the bare API's `RetryError` included (it used to
+/// classify as `Inner`).
 #[test]
 fn retry_error_kinds_are_recognised() {
     let timeout: RetryError<std::io::Error> = RetryError::Timeout;

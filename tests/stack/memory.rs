@@ -222,10 +222,15 @@ fn a_breaker_a_policy_and_a_budget_stay_small() {
     let layer = size_of_one(|| CircuitBreaker::default().layer());
     let policy = size_of_one(|| seawall::Retry::builder().no_budget().build().unwrap());
     let budget = size_of_one(|| seawall::RetryBudget::builder().build().unwrap());
-    eprintln!("breaker {breaker} B, with its layer {layer} B, policy {policy} B, budget {budget} B");
+    eprintln!(
+        "breaker {breaker} B, with its layer {layer} B, policy {policy} B, budget {budget} B"
+    );
     assert!(breaker <= 1024, "a breaker takes {breaker} B");
     // The layer's lanes: one per core, at most 8, a few hundred bytes each.
-    assert!(layer <= breaker + 8 * 320, "a breaker and its layer take {layer} B");
+    assert!(
+        layer <= breaker + 8 * 320,
+        "a breaker and its layer take {layer} B"
+    );
     assert!(policy <= 512, "a policy takes {policy} B");
     // 16 cache-padded deposit stripes and the window.
     assert!(budget <= 3 * 1024, "a budget takes {budget} B");
