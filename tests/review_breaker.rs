@@ -1,0 +1,177 @@
+//! Adversarial review: circuit breaker.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use seawall::circuit_breaker::{CircuitBreaker, Event, SlidingWindow, State, MAX_HALF_OPEN_CALLS};
+use seawall::clock::{Clock, ManualClock};
+use seawall::Outcome;
+
+/// A listener that panics on a recorded outcome must not hide the state change that outcome
+/// caused from the *other* listeners (metrics exporter, tracing): the breaker is Open but
+/// nobody was told.
+#[test]
+fn review_panicking_listener_swallows_state_change_for_other_listeners() {
+    let changes = Arc::new(AtomicU32::new(0));
+    let c = changes.clone();
+    let breaker = CircuitBreaker::builder()
+        .failure_threshold(1)
+        .listener(|_: &CircuitBreaker, e: &Event| {
+            if matches!(e, Event::Recorded(_)) {
+                panic!("buggy user listener");
+            }
+        })
+        .listener(move |_: &CircuitBreaker, e: &Event| {
+            if let Event::StateChange(_) = e {
+                c.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .clock(Clock::from(ManualClock::new()))
+        .build()
+        .unwrap();
+    let permit = breaker.try_acquire().unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        permit.record(Outcome::Failure)
+    }));
+    assert!(r.is_err(), "the user's listener panicked");
+    assert_eq!(breaker.state(), State::Open, "the trip took effect");
+    assert_eq!(
+        changes.load(Ordering::SeqCst),
+        1,
+        "the Closed->Open change was never announced to the second listener"
+    );
+}
+
+/// `SlidingWindow::Time { 8191 ns, 4096 buckets }` is accepted by the builder, but the bucket
+/// width is floored to 1 ns, so the window really spans ~4096 ns, half of what was configured:
+/// a failure 5 µs old (inside the 8.191 µs window) is forgotten.
+#[test]
+fn review_time_window_width_truncation_halves_the_window() {
+    let time = ManualClock::new();
+    let breaker = CircuitBreaker::builder()
+        .failure_threshold(u32::MAX)
+        .failure_rate(50.0)
+        .minimum_calls(2)
+        .sliding_window(SlidingWindow::Time {
+            duration: Duration::from_nanos(8191),
+            buckets: 4096,
+        })
+        .clock(Clock::from(time.clone()))
+        .build()
+        .expect("the builder accepts it");
+    breaker.record(Outcome::Failure);
+    time.advance(Duration::from_nanos(5000));
+    breaker.record(Outcome::Failure);
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "two failures within 8191 ns: 100% failure rate over 2 calls should trip"
+    );
+}
+
+/// A ManualClock that jumped to its end (u64::MAX ns) with a 1 ns bucket: bucket index
+/// u64::MAX is the window's "empty" sentinel, so every call is silently uncounted.
+#[test]
+fn review_time_window_at_clock_end_counts_nothing() {
+    let time = ManualClock::new();
+    let breaker = CircuitBreaker::builder()
+        .failure_threshold(u32::MAX)
+        .failure_rate(50.0)
+        .minimum_calls(2)
+        .sliding_window(SlidingWindow::Time {
+            duration: Duration::from_nanos(10),
+            buckets: 10,
+        })
+        .clock(Clock::from(time.clone()))
+        .build()
+        .unwrap();
+    time.advance(Duration::MAX);
+    for _ in 0..5 {
+        breaker.record(Outcome::Failure);
+    }
+    assert_eq!(breaker.snapshot().calls, 5, "five calls in the window");
+    assert_eq!(breaker.state(), State::Open);
+}
+
+// ----- pieces expected to hold up -----
+
+#[test]
+fn review_permit_outlives_every_handle_and_still_trips_and_notifies() {
+    let seen = Arc::new(AtomicU32::new(0));
+    let s = seen.clone();
+    let breaker = CircuitBreaker::builder()
+        .failure_threshold(1)
+        .on_state_change(move |b, change| {
+            if s.fetch_add(1, Ordering::SeqCst) != 0 {
+                return;
+            }
+            // Re-enter from inside the callback.
+            assert_eq!(change.to, State::Open);
+            assert!(b.try_acquire().is_err());
+            b.force_open();
+            b.reset();
+            let _ = b.snapshot();
+        })
+        .clock(Clock::from(ManualClock::new()))
+        .build()
+        .unwrap();
+    let weak_probe = breaker.clone();
+    let permit = breaker.try_acquire().unwrap();
+    drop(breaker);
+    drop(weak_probe);
+    permit.record(Outcome::Failure);
+    // Open, then ForcedOpen and Closed from inside the callback.
+    assert_eq!(seen.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn review_half_open_max_calls_at_its_maximum() {
+    let time = ManualClock::new();
+    let breaker = CircuitBreaker::builder()
+        .failure_threshold(1)
+        .half_open_max_calls(MAX_HALF_OPEN_CALLS)
+        .wait_in_open(Duration::from_secs(1))
+        .clock(Clock::from(time.clone()))
+        .build()
+        .unwrap();
+    breaker.record(Outcome::Failure);
+    time.advance(Duration::from_secs(1));
+    let permits: Vec<_> = (0..MAX_HALF_OPEN_CALLS)
+        .map(|_| breaker.try_acquire().expect("a probe slot"))
+        .collect();
+    assert!(breaker.try_acquire().is_err(), "every slot taken");
+    assert_eq!(breaker.snapshot().probes_in_flight, MAX_HALF_OPEN_CALLS);
+    for p in permits {
+        p.record(Outcome::Success);
+    }
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+#[test]
+fn review_stale_probe_across_many_transitions_is_ignored() {
+    let time = ManualClock::new();
+    let breaker = CircuitBreaker::builder()
+        .failure_threshold(1)
+        .half_open_max_calls(1)
+        .wait_in_open(Duration::from_secs(1))
+        .clock(Clock::from(time.clone()))
+        .build()
+        .unwrap();
+    breaker.record(Outcome::Failure);
+    time.advance(Duration::from_secs(1));
+    let old = breaker.try_acquire().unwrap();
+    for _ in 0..100_000 {
+        breaker.force_open();
+        breaker.disable();
+        breaker.reset();
+    }
+    breaker.record(Outcome::Failure);
+    time.advance(Duration::from_secs(1));
+    let current = breaker.try_acquire().unwrap();
+    assert!(current.is_probe());
+    drop(old);
+    assert!(breaker.try_acquire().is_err(), "the stale drop freed nothing");
+    current.record(Outcome::Success);
+    assert_eq!(breaker.state(), State::Closed);
+}
