@@ -256,8 +256,9 @@ impl Builder {
     }
 
     /// Adds a [`Listener`]: it receives every state change, rejection and recorded outcome
-    /// (see [`Event`](super::Event)). Listeners run in the order they were added. Without any,
-    /// a closed call pays nothing for observation.
+    /// (see [`Event`](super::Event)). Listeners run in the order they were added, and each sees
+    /// every event even if one before it panics (the first panic resumes after them all; see
+    /// [`Listener`]). Without any, a closed call pays nothing for observation.
     pub fn listener(mut self, listener: impl Listener) -> Self {
         self.config.listeners.push(Arc::new(listener));
         self
