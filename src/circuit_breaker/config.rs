@@ -359,8 +359,8 @@ impl Builder {
             SlidingWindow::Time { duration, buckets }
                 if duration.as_nanos() < u128::from(buckets) * u128::from(MIN_BUCKET_NANOS) =>
             {
-                // A bucket narrower than a nanosecond would be widened to one, and the window
-                // would count calls older than its duration.
+                // The window counts time in whole nanoseconds: a bucket narrower than one
+                // would hold no time at all (and bucket indices would outgrow 64 bits).
                 return Err(ConfigError::Conflict {
                     field: "sliding_window",
                     reason: format!(
