@@ -73,9 +73,11 @@ pub(crate) enum Window {
     Time {
         /// Which bucket a time falls in.
         bucketing: Bucketing,
-        /// (bucket index since the clock's epoch, counts); a bucket is live when its index is
-        /// within the last `buckets.len()` indices.
-        buckets: Box<[(u64, Counts)]>,
+        /// (bucket index since the clock's epoch, counts), the index `None` while the bucket
+        /// is empty; a bucket is live when its index is within the last `buckets.len()`
+        /// indices. (Every `u64` is a real index: at the clock's end, a 1 ns bucket's is
+        /// `u64::MAX`, so no index value can mark an empty bucket.)
+        buckets: Box<[(Option<u64>, Counts)]>,
     },
 }
 
@@ -130,7 +132,7 @@ impl Window {
             },
             SlidingWindow::Time { duration, buckets } => Window::Time {
                 bucketing: Bucketing::new(duration, buckets),
-                buckets: vec![(u64::MAX, Counts::default()); buckets.max(1) as usize]
+                buckets: vec![(None, Counts::default()); buckets.max(1) as usize]
                     .into_boxed_slice(),
             },
         }
@@ -148,7 +150,7 @@ impl Window {
             }
             Window::Time { buckets, .. } => {
                 for b in buckets.iter_mut() {
-                    *b = (u64::MAX, Counts::default());
+                    *b = (None, Counts::default());
                 }
             }
         }
@@ -178,8 +180,8 @@ impl Window {
                 let index = bucketing.index(now);
                 let slot = (index % buckets.len() as u64) as usize;
                 let bucket = &mut buckets[slot];
-                if bucket.0 != index {
-                    *bucket = (index, Counts::default());
+                if bucket.0 != Some(index) {
+                    *bucket = (Some(index), Counts::default());
                 }
                 bucket.1.add(failure, slow);
             }
@@ -195,7 +197,8 @@ impl Window {
                 let span = buckets.len() as u64;
                 let mut sum = Counts::default();
                 for (index, counts) in buckets.iter() {
-                    if *index != u64::MAX && *index <= current && current - *index < span {
+                    let live = index.is_some_and(|i| i <= current && current - i < span);
+                    if live {
                         sum.calls = sum.calls.saturating_add(counts.calls);
                         sum.failures = sum.failures.saturating_add(counts.failures);
                         sum.slow = sum.slow.saturating_add(counts.slow);
@@ -323,5 +326,28 @@ mod tests {
         // Longer than a u64 of nanoseconds: exact, never saturated to 584 years.
         let b = Bucketing::new(Duration::MAX, 7);
         assert_eq!(b.index(u64::MAX), 0);
+    }
+
+    #[test]
+    fn a_bucket_at_the_clock_end_counts() {
+        // The bucket index of u64::MAX ns with 1 ns buckets is u64::MAX, which used to be the
+        // marker of an empty bucket.
+        let mut w = Window::new(SlidingWindow::Time {
+            duration: Duration::from_nanos(10),
+            buckets: 10,
+        });
+        for _ in 0..5 {
+            w.record(u64::MAX, true, false);
+        }
+        assert_eq!(
+            w.counts(u64::MAX),
+            Counts {
+                calls: 5,
+                failures: 5,
+                slow: 0
+            }
+        );
+        w.clear();
+        assert_eq!(w.counts(u64::MAX), Counts::default());
     }
 }

@@ -331,3 +331,33 @@ fn a_listener_that_uses_its_breaker_does_not_keep_it_alive() {
         "the breaker and its listener were freed"
     );
 }
+
+#[test]
+fn a_time_window_still_counts_at_the_clocks_end() {
+    // From the review: at the clock's end (u64::MAX ns) a 1 ns bucket's index is u64::MAX,
+    // which was also the marker of an empty bucket, so every call went uncounted and the
+    // breaker could never trip on a rate.
+    let (breaker, clock) = manual(
+        CircuitBreaker::builder()
+            .failure_threshold(u32::MAX)
+            .failure_rate(50.0)
+            .minimum_calls(5)
+            .sliding_window(SlidingWindow::Time {
+                duration: Duration::from_nanos(10),
+                buckets: 10,
+            }),
+    );
+    clock.advance(Duration::MAX);
+    for _ in 0..4 {
+        record(&breaker, Outcome::Failure);
+    }
+    let s = breaker.snapshot();
+    assert_eq!((s.calls, s.failures), (4, 4), "four calls in the window");
+    assert_eq!(s.state, State::Closed, "not yet `minimum_calls`");
+    record(&breaker, Outcome::Failure);
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "five failures out of five trip"
+    );
+}
