@@ -361,3 +361,33 @@ fn a_time_window_still_counts_at_the_clocks_end() {
         "five failures out of five trip"
     );
 }
+
+#[test]
+fn a_permit_outliving_every_handle_still_trips_and_its_listener_may_reenter() {
+    // The last handle is gone while a call runs; its failure still trips the breaker, and the
+    // callback, handed the breaker, re-enters it (admission, overrides, snapshot), each
+    // override announced in turn.
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (breaker, _clock) = manual({
+        let seen = seen.clone();
+        CircuitBreaker::builder()
+            .failure_threshold(1)
+            .on_state_change(move |b, change| {
+                if seen.fetch_add(1, SeqCst) != 0 {
+                    return;
+                }
+                assert_eq!(change.to, State::Open);
+                assert!(b.try_acquire().is_err());
+                b.force_open();
+                b.reset();
+                let _ = b.snapshot();
+            })
+    });
+    let other_handle = breaker.clone();
+    let permit = breaker.try_acquire().unwrap();
+    drop(breaker);
+    drop(other_handle);
+    permit.record(Outcome::Failure);
+    // Open, then ForcedOpen and Closed from inside the callback.
+    assert_eq!(seen.load(SeqCst), 3);
+}
