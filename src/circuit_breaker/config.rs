@@ -256,8 +256,9 @@ impl Builder {
     }
 
     /// Adds a [`Listener`]: it receives every state change, rejection and recorded outcome
-    /// (see [`Event`](super::Event)). Listeners run in the order they were added. Without any,
-    /// a closed call pays nothing for observation.
+    /// (see [`Event`](super::Event)). Listeners run in the order they were added, and each sees
+    /// every event even if one before it panics (the first panic resumes after them all; see
+    /// [`Listener`]). Without any, a closed call pays nothing for observation.
     pub fn listener(mut self, listener: impl Listener) -> Self {
         self.config.listeners.push(Arc::new(listener));
         self
@@ -358,8 +359,8 @@ impl Builder {
             SlidingWindow::Time { duration, buckets }
                 if duration.as_nanos() < u128::from(buckets) * u128::from(MIN_BUCKET_NANOS) =>
             {
-                // A bucket narrower than a nanosecond would be widened to one, and the window
-                // would count calls older than its duration.
+                // The window counts time in whole nanoseconds: a bucket narrower than one
+                // would hold no time at all (and bucket indices would outgrow 64 bits).
                 return Err(ConfigError::Conflict {
                     field: "sliding_window",
                     reason: format!(

@@ -7,9 +7,15 @@
 //!
 //! Listeners run on the thread that caused the event, after it took effect and outside every
 //! lock, so a listener may call back into its breaker (it is handed one: capturing a clone of
-//! the breaker in the listener would keep it alive forever). A listener that panics unwinds
-//! into the caller (`try_acquire`, the response future) but leaves the breaker consistent:
-//! the state word is always updated first, and a permit being unwound frees its probe slot.
+//! the breaker in the listener would keep it alive forever).
+//!
+//! A listener that panics hides nothing from the others: each listener runs under
+//! [`catch_unwind`](std::panic::catch_unwind), so every listener (and `tracing`) sees every
+//! event, a state change that an outcome caused is announced even when a listener panicked on
+//! that outcome, and only then does the first panic resume into the caller (`try_acquire`,
+//! [`Permit::record`](super::Permit::record), the response future); later panics of the same
+//! call are dropped. The breaker stays consistent: the state word is always updated before
+//! any listener runs, and a permit being unwound frees its probe slot.
 //!
 //! # Cost
 //!
@@ -18,7 +24,9 @@
 //! outcome is one dynamic call. The `tracing` events are a state change (`INFO`) and a
 //! rejection (`DEBUG`); outcomes are not traced (one event per call would drown a log).
 
+use std::any::Any;
 use std::fmt;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::PoisonError;
 use std::time::Duration;
 
@@ -61,8 +69,9 @@ pub struct Recorded {
 /// [`Builder::on_state_change`](super::Builder::on_state_change). Listeners run on the thread
 /// that caused the event, after it took effect and outside every lock, so a listener may call
 /// back into the breaker it is handed (capturing a clone of the breaker instead would keep it
-/// alive forever). A listener that panics unwinds into the caller (`try_acquire`, the
-/// response future) but leaves the breaker consistent.
+/// alive forever). A listener that panics does not stop the others: they all still see the
+/// event (and the state change it caused, if any), then the first panic resumes into the
+/// caller (`try_acquire`, `record`, the response future); the breaker stays consistent.
 ///
 /// ```
 /// use seawall::circuit_breaker::{CircuitBreaker, Event, Listener, State};
@@ -135,13 +144,29 @@ where
 }
 
 impl CircuitBreaker {
-    /// The one place every event goes through.
+    /// The one place every event goes through: every listener sees it, whatever the others
+    /// do; then the first panic, if one panicked, resumes.
     pub(super) fn emit(&self, event: &Event) {
+        resume(self.emit_caught(event));
+    }
+
+    /// Gives `event` to `tracing` and to every listener, each under `catch_unwind` so that
+    /// one panicking cannot hide the event from the others. Returns the first panic, for the
+    /// caller to resume once everything it must announce is announced (see [`resume`]).
+    #[must_use]
+    pub(super) fn emit_caught(&self, event: &Event) -> Option<Panic> {
+        let mut first = None;
         #[cfg(feature = "tracing")]
-        self.trace(event);
-        for listener in self.lane.circuit.config.listeners.iter() {
-            listener.on_event(self, event);
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.trace(event))) {
+            first = Some(panic); // a subscriber is user code too
         }
+        for listener in self.lane.circuit.config.listeners.iter() {
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| listener.on_event(self, event))) {
+                // Only the first panic resumes; a later one is dropped here.
+                first.get_or_insert(panic);
+            }
+        }
+        first
     }
 
     #[cfg(feature = "tracing")]
@@ -163,6 +188,16 @@ impl CircuitBreaker {
             ),
             Event::Recorded(_) => {}
         }
+    }
+}
+
+/// The payload of a listener's panic, held until every listener has seen the event.
+pub(super) type Panic = Box<dyn Any + Send + 'static>;
+
+/// Resumes the panic a listener raised, if one did.
+pub(super) fn resume(panic: Option<Panic>) {
+    if let Some(panic) = panic {
+        resume_unwind(panic);
     }
 }
 

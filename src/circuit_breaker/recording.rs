@@ -10,7 +10,7 @@ use std::sync::PoisonError;
 
 use super::admission::{Kind, Token};
 use super::breaker::{Circuit, CircuitBreaker};
-use super::observe::{Event, Recorded};
+use super::observe::{resume, Event, Recorded};
 use super::transition::{State, StateChange};
 use super::window::Counts;
 use super::word::{count_outcome, finish_probe, Uncounted, Word};
@@ -67,15 +67,20 @@ impl CircuitBreaker {
             }
         };
         // Every effect is in place before a listener runs: one that panics cannot leave a
-        // probe slot taken or a transition half made.
-        if !circuit.config.listeners.is_empty() {
-            self.emit(&Event::Recorded(Recorded {
+        // probe slot taken or a transition half made. And the state change is announced
+        // whatever a listener did with the outcome: a panic resumes only after both events
+        // reached every listener.
+        let panic = if circuit.config.listeners.is_empty() {
+            None
+        } else {
+            self.emit_caught(&Event::Recorded(Recorded {
                 outcome,
                 slow,
                 probe: token.kind == Kind::Probe,
-            }));
-        }
-        self.announce(change);
+            }))
+        };
+        let later = change.and_then(|change| self.emit_caught(&Event::StateChange(change)));
+        resume(panic.or(later));
     }
 
     fn record_closed(

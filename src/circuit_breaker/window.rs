@@ -13,9 +13,13 @@ pub enum SlidingWindow {
     /// The last `n` recorded calls.
     Count(u32),
     /// The calls of the last `duration`, kept in `buckets` buckets of `duration / buckets`
-    /// each. Calls age out one bucket at a time: a bucket leaves the window when the current
-    /// bucket is `buckets` ahead of it, so the window spans between `buckets - 1` and
-    /// `buckets` bucket widths (with `buckets: 1` it is a tumbling window). More buckets,
+    /// each, to the nanosecond: bucket `k` holds the calls made at clock times `t` (in
+    /// nanoseconds) with `t * buckets / duration == k`, so any `buckets` consecutive buckets
+    /// span exactly `duration`, even when `duration / buckets` is not a whole number of
+    /// nanoseconds (widths then differ by at most 1 ns). Calls age out one bucket at a time:
+    /// a bucket leaves the window when the current bucket is `buckets` ahead of it, so a call
+    /// is never counted once it is `duration` old, and always counted while it is younger than
+    /// `duration` less one bucket (with `buckets: 1` it is a tumbling window). More buckets,
     /// smoother ageing; memory is one small counter triple per bucket, whatever the traffic.
     Time {
         /// Span of the window.
@@ -67,12 +71,54 @@ pub(crate) enum Window {
         totals: Counts,
     },
     Time {
-        /// Bucket width in nanoseconds (at least 1).
-        width: u64,
-        /// (bucket index since the clock's epoch, counts); a bucket is live when its index is
-        /// within the last `buckets.len()` indices.
-        buckets: Box<[(u64, Counts)]>,
+        /// Which bucket a time falls in.
+        bucketing: Bucketing,
+        /// (bucket index since the clock's epoch, counts), the index `None` while the bucket
+        /// is empty; a bucket is live when its index is within the last `buckets.len()`
+        /// indices. (Every `u64` is a real index: at the clock's end, a 1 ns bucket's is
+        /// `u64::MAX`, so no index value can mark an empty bucket.)
+        buckets: Box<[(Option<u64>, Counts)]>,
     },
+}
+
+/// Cuts a time window's `span` nanoseconds into `buckets` buckets: bucket `k` holds the times
+/// `t` with `t * buckets / span == k`, so `buckets` consecutive buckets span exactly `span`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Bucketing {
+    /// `span / buckets` when that is a whole number of nanoseconds (the bucket is then
+    /// `t / width`, the same value, without 128-bit arithmetic), else 0.
+    width: u64,
+    buckets: u64,
+    /// The window's span in nanoseconds (at least 1).
+    span: u128,
+}
+
+impl Bucketing {
+    pub(crate) fn new(duration: Duration, buckets: u32) -> Bucketing {
+        let buckets = u64::from(buckets.max(1));
+        let span = duration.as_nanos().max(1);
+        let width = if span.is_multiple_of(u128::from(buckets)) {
+            u64::try_from(span / u128::from(buckets)).unwrap_or(0)
+        } else {
+            0
+        };
+        Bucketing {
+            width,
+            buckets,
+            span,
+        }
+    }
+
+    /// The index of the bucket time `t` falls in.
+    pub(crate) fn index(&self, t: u64) -> u64 {
+        if let Some(index) = t.checked_div(self.width) {
+            return index;
+        }
+        // Fits in 64 bits whenever buckets are at least 1 ns wide (the builder's rule), since
+        // then `buckets / span <= 1`; saturates otherwise.
+        let index = u128::from(t) * u128::from(self.buckets) / self.span;
+        u64::try_from(index).unwrap_or(u64::MAX)
+    }
 }
 
 impl Window {
@@ -84,15 +130,11 @@ impl Window {
                 len: 0,
                 totals: Counts::default(),
             },
-            SlidingWindow::Time { duration, buckets } => {
-                let buckets = buckets.max(1);
-                let width = (crate::clock::duration_to_nanos(duration) / u64::from(buckets)).max(1);
-                Window::Time {
-                    width,
-                    buckets: vec![(u64::MAX, Counts::default()); buckets as usize]
-                        .into_boxed_slice(),
-                }
-            }
+            SlidingWindow::Time { duration, buckets } => Window::Time {
+                bucketing: Bucketing::new(duration, buckets),
+                buckets: vec![(None, Counts::default()); buckets.max(1) as usize]
+                    .into_boxed_slice(),
+            },
         }
     }
 
@@ -108,7 +150,7 @@ impl Window {
             }
             Window::Time { buckets, .. } => {
                 for b in buckets.iter_mut() {
-                    *b = (u64::MAX, Counts::default());
+                    *b = (None, Counts::default());
                 }
             }
         }
@@ -134,12 +176,12 @@ impl Window {
                 totals.add(failure, slow);
                 *next = (*next + 1) % cap;
             }
-            Window::Time { width, buckets } => {
-                let index = now / *width;
+            Window::Time { bucketing, buckets } => {
+                let index = bucketing.index(now);
                 let slot = (index % buckets.len() as u64) as usize;
                 let bucket = &mut buckets[slot];
-                if bucket.0 != index {
-                    *bucket = (index, Counts::default());
+                if bucket.0 != Some(index) {
+                    *bucket = (Some(index), Counts::default());
                 }
                 bucket.1.add(failure, slow);
             }
@@ -150,12 +192,13 @@ impl Window {
     pub(crate) fn counts(&self, now: u64) -> Counts {
         match self {
             Window::Count { totals, .. } => *totals,
-            Window::Time { width, buckets } => {
-                let current = now / *width;
+            Window::Time { bucketing, buckets } => {
+                let current = bucketing.index(now);
                 let span = buckets.len() as u64;
                 let mut sum = Counts::default();
                 for (index, counts) in buckets.iter() {
-                    if *index != u64::MAX && *index <= current && current - *index < span {
+                    let live = index.is_some_and(|i| i <= current && current - i < span);
+                    if live {
                         sum.calls = sum.calls.saturating_add(counts.calls);
                         sum.failures = sum.failures.saturating_add(counts.failures);
                         sum.slow = sum.slow.saturating_add(counts.slow);
@@ -243,5 +286,68 @@ mod tests {
                 slow: 0
             }
         );
+    }
+
+    #[test]
+    fn buckets_span_exactly_the_duration_to_the_nanosecond() {
+        // 8191 ns in 4096 buckets: not a whole number of nanoseconds per bucket. Flooring the
+        // width to 1 ns made the window 4096 ns wide, half of what was configured.
+        let b = Bucketing::new(Duration::from_nanos(8191), 4096);
+        for t in 0..3 * 8191 {
+            assert_eq!(b.index(t + 8191), b.index(t) + 4096, "t = {t}");
+            assert!(b.index(t + 1) - b.index(t) <= 1, "no bucket is skipped");
+        }
+
+        let mut w = Window::new(SlidingWindow::Time {
+            duration: Duration::from_nanos(8191),
+            buckets: 4096,
+        });
+        w.record(0, true, false);
+        assert_eq!(
+            w.counts(8189).calls,
+            1,
+            "younger than the duration less one bucket"
+        );
+        assert_eq!(w.counts(8191).calls, 0, "gone once `duration` old");
+    }
+
+    #[test]
+    fn a_whole_width_and_the_exact_formula_agree() {
+        for (nanos, buckets) in [(10_000_000_000u64, 10u32), (4096, 4096), (6, 3), (7, 7)] {
+            let b = Bucketing::new(Duration::from_nanos(nanos), buckets);
+            assert_ne!(b.width, 0, "{nanos} ns / {buckets}");
+            let exact = |t: u64| {
+                u64::try_from(u128::from(t) * u128::from(buckets) / u128::from(nanos)).unwrap()
+            };
+            for t in (0..10_000).chain([u64::MAX - 1, u64::MAX, u64::MAX / 3, 1 << 63]) {
+                assert_eq!(b.index(t), exact(t), "{nanos} ns / {buckets} at {t}");
+            }
+        }
+        // Longer than a u64 of nanoseconds: exact, never saturated to 584 years.
+        let b = Bucketing::new(Duration::MAX, 7);
+        assert_eq!(b.index(u64::MAX), 0);
+    }
+
+    #[test]
+    fn a_bucket_at_the_clock_end_counts() {
+        // The bucket index of u64::MAX ns with 1 ns buckets is u64::MAX, which used to be the
+        // marker of an empty bucket.
+        let mut w = Window::new(SlidingWindow::Time {
+            duration: Duration::from_nanos(10),
+            buckets: 10,
+        });
+        for _ in 0..5 {
+            w.record(u64::MAX, true, false);
+        }
+        assert_eq!(
+            w.counts(u64::MAX),
+            Counts {
+                calls: 5,
+                failures: 5,
+                slow: 0
+            }
+        );
+        w.clear();
+        assert_eq!(w.counts(u64::MAX), Counts::default());
     }
 }

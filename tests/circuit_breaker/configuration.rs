@@ -356,3 +356,45 @@ fn no_builder_input_panics() {
     assert!(built > 100, "the sweep built only {built} breakers");
     assert!(panicked.is_empty(), "panicked on: {panicked:#?}");
 }
+
+#[test]
+fn a_time_window_is_exactly_as_wide_as_configured() {
+    // From the review: 8191 ns over 4096 buckets is accepted by the builder (at least 1 ns per
+    // bucket), but flooring the bucket width to 1 ns made the window 4096 ns wide, so a
+    // failure 5 µs old, inside the 8.191 µs window, was forgotten.
+    let window = || {
+        CircuitBreaker::builder()
+            .failure_threshold(u32::MAX)
+            .failure_rate(50.0)
+            .minimum_calls(2)
+            .sliding_window(SlidingWindow::Time {
+                duration: Duration::from_nanos(8191),
+                buckets: 4096,
+            })
+    };
+    let (breaker, clock) = manual(window());
+    record(&breaker, Outcome::Failure);
+    clock.advance(Duration::from_nanos(5000));
+    record(&breaker, Outcome::Failure);
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "two failures within 8191 ns: 100% failure rate over 2 calls should trip"
+    );
+
+    // To the nanosecond: counted until it is 8191 ns old.
+    let (breaker, clock) = manual(window());
+    record(&breaker, Outcome::Failure);
+    clock.advance(Duration::from_nanos(8190));
+    assert_eq!(
+        breaker.snapshot().calls,
+        1,
+        "8190 ns old: still in the window"
+    );
+    clock.advance(Duration::from_nanos(1));
+    assert_eq!(
+        breaker.snapshot().calls,
+        0,
+        "8191 ns old: out of the window"
+    );
+}

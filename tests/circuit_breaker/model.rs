@@ -8,10 +8,11 @@
 //! `snapshot()` and the state-change callbacks must match.
 //!
 //! The time window is modelled exactly, bucketing included: a call recorded at `t` is counted
-//! at `now` iff `now / width - t / width < buckets`, with `width = duration / buckets` in
-//! nanoseconds (so the window spans between `buckets - 1` and `buckets` bucket widths: a call
-//! ages out with its bucket, up to one bucket early). Time steps are arbitrary milliseconds,
-//! not restricted to bucket-aligned amounts.
+//! at `now` iff `bucket(now) - bucket(t) < buckets`, with `bucket(t) = t * buckets / duration`
+//! in nanoseconds (so `buckets` buckets span exactly `duration`, also when `duration / buckets`
+//! is not a whole number of nanoseconds, as with 3, 6 or 7 buckets here; a call ages out with
+//! its bucket, up to one bucket early). Time steps are arbitrary milliseconds, not restricted
+//! to bucket-aligned amounts.
 //!
 //! Everything runs on one thread; concurrency is tested elsewhere.
 
@@ -41,7 +42,7 @@ const OLD_GENERATIONS: u64 = 1 << 21;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum WindowSpec {
     Count(u32),
-    Time { duration_ms: u64, buckets: u32 },
+    Time { duration_ns: u64, buckets: u32 },
 }
 
 /// A breaker configuration. Rates are whole percents so that "rate >= threshold" has one exact
@@ -81,10 +82,10 @@ impl Spec {
             .sliding_window(match self.window {
                 WindowSpec::Count(n) => SlidingWindow::Count(n),
                 WindowSpec::Time {
-                    duration_ms,
+                    duration_ns,
                     buckets,
                 } => SlidingWindow::Time {
-                    duration: Duration::from_millis(duration_ms),
+                    duration: Duration::from_nanos(duration_ns),
                     buckets,
                 },
             })
@@ -114,7 +115,7 @@ fn window_spec() -> impl Strategy<Value = WindowSpec> {
     prop_oneof![
         (1u32..=8).prop_map(WindowSpec::Count),
         (20u64..=400, 1u32..=8).prop_map(|(duration_ms, buckets)| WindowSpec::Time {
-            duration_ms,
+            duration_ns: duration_ms * MS,
             buckets
         }),
     ]
@@ -218,13 +219,13 @@ fn naive_counts(window: WindowSpec, calls: &[Call], now: u64) -> (u32, u32, u32)
     let live: Vec<&Call> = match window {
         WindowSpec::Count(n) => calls.iter().rev().take(n as usize).collect(),
         WindowSpec::Time {
-            duration_ms,
+            duration_ns,
             buckets,
         } => {
-            let width = (duration_ms * MS / u64::from(buckets)).max(1);
+            let bucket = |t: u64| u128::from(t) * u128::from(buckets) / u128::from(duration_ns);
             calls
                 .iter()
-                .filter(|c| now / width - c.at / width < u64::from(buckets))
+                .filter(|c| bucket(now) - bucket(c.at) < u128::from(buckets))
                 .collect()
         }
     };
@@ -846,41 +847,48 @@ fn breaker_matches_the_reference_model_across_the_old_generation_wrap_around() {
 
 #[derive(Debug, Clone)]
 enum WinOp {
-    /// One call, taking `took_ms`, ending with `outcome`.
-    Call {
-        outcome: Outcome,
-        took_ms: u64,
-    },
+    /// One call, taking `took` time units, ending with `outcome`.
+    Call { outcome: Outcome, took: u64 },
+    /// Time passes, in time units.
     Advance(u64),
 }
 
+/// Durations and steps are counted in time units of `unit` ns: a millisecond, or a
+/// nanosecond, where a bucket width that is not a whole number of nanoseconds shows.
 #[derive(Debug, Clone)]
 struct WinSpec {
+    unit: u64,
     window: WindowSpec,
-    slow_call_ms: u64,
+    slow_call: u64,
     minimum_calls: u32,
     disabled: bool,
 }
 
 fn win_spec() -> impl Strategy<Value = WinSpec> {
     (
+        prop_oneof![Just(MS), Just(1)],
         prop_oneof![
-            (1u32..=10).prop_map(WindowSpec::Count),
-            (1u64..=300, 1u32..=6).prop_map(|(duration_ms, buckets)| WindowSpec::Time {
-                duration_ms,
-                buckets
-            }),
+            (1u32..=10).prop_map(|n| (None, n)),
+            (1u64..=300, 1u32..=6).prop_map(|(duration, buckets)| (Some(duration), buckets)),
         ],
         1u64..=20,
         prop_oneof![2 => 1u32..=12, 1 => Just(u32::MAX)],
         any::<bool>(),
     )
-        .prop_map(|(window, slow_call_ms, min, disabled)| WinSpec {
-            window,
-            slow_call_ms,
+        .prop_map(|(unit, window, slow_call, min, disabled)| WinSpec {
+            unit,
+            window: match window {
+                (None, n) => WindowSpec::Count(n),
+                // At least 1 ns per bucket, as the builder requires.
+                (Some(duration), buckets) => WindowSpec::Time {
+                    duration_ns: (duration * unit).max(u64::from(buckets)),
+                    buckets,
+                },
+            },
+            slow_call,
             minimum_calls: match window {
-                WindowSpec::Count(n) => min.min(n),
-                WindowSpec::Time { .. } => min,
+                (None, n) => min.min(n),
+                (Some(_), _) => min,
             },
             disabled,
         })
@@ -889,7 +897,7 @@ fn win_spec() -> impl Strategy<Value = WinSpec> {
 fn win_op() -> impl Strategy<Value = WinOp> {
     prop_oneof![
         3 => (outcome(), prop_oneof![2 => 0u64..=5, 1 => 0u64..=40])
-            .prop_map(|(outcome, took_ms)| WinOp::Call { outcome, took_ms }),
+            .prop_map(|(outcome, took)| WinOp::Call { outcome, took }),
         1 => prop_oneof![0u64..=20, 0u64..=400].prop_map(WinOp::Advance),
     ]
 }
@@ -904,15 +912,15 @@ fn run_window(spec: &WinSpec, ops: &[WinOp]) -> TestCaseResult {
         .failure_threshold(u32::MAX)
         .failure_rate(100.0)
         .slow_call_rate(100.0)
-        .slow_call_duration(Duration::from_millis(spec.slow_call_ms))
+        .slow_call_duration(Duration::from_nanos(spec.slow_call * spec.unit))
         .minimum_calls(spec.minimum_calls)
         .sliding_window(match spec.window {
             WindowSpec::Count(n) => SlidingWindow::Count(n),
             WindowSpec::Time {
-                duration_ms,
+                duration_ns,
                 buckets,
             } => SlidingWindow::Time {
-                duration: Duration::from_millis(duration_ms),
+                duration: Duration::from_nanos(duration_ns),
                 buckets,
             },
         })
@@ -931,22 +939,22 @@ fn run_window(spec: &WinSpec, ops: &[WinOp]) -> TestCaseResult {
     let mut now = 0;
     for op in ops {
         match *op {
-            WinOp::Call { outcome, took_ms } => {
+            WinOp::Call { outcome, took } => {
                 let permit = breaker.try_acquire().expect("closed or disabled admits");
-                clock.advance(Duration::from_millis(took_ms));
-                now += took_ms * MS;
+                clock.advance(Duration::from_nanos(took * spec.unit));
+                now += took * spec.unit;
                 permit.record(outcome);
                 if outcome != Outcome::Ignored {
                     calls.push(Call {
                         at: now,
                         failed: outcome == Outcome::Failure,
-                        slow: took_ms >= spec.slow_call_ms,
+                        slow: took >= spec.slow_call,
                     });
                 }
             }
-            WinOp::Advance(ms) => {
-                clock.advance(Duration::from_millis(ms));
-                now += ms * MS;
+            WinOp::Advance(units) => {
+                clock.advance(Duration::from_nanos(units * spec.unit));
+                now += units * spec.unit;
             }
         }
         let (n, failures, slow) = naive_counts(spec.window, &calls, now);

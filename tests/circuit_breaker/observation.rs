@@ -342,3 +342,84 @@ fn a_listener_without_events_of_interest_changes_nothing() {
     let _ = breaker.try_acquire().unwrap_err();
     assert_eq!(calls.load(SeqCst), 1, "one state change");
 }
+
+#[test]
+fn a_panicking_listener_hides_no_event_from_the_others() {
+    // From the review: a listener panicking on the outcome that tripped the breaker unwound
+    // past the announcement of the trip, and stopped the listeners after it, so a metrics
+    // exporter was never told the breaker was open.
+    let events = Events::default();
+    let (breaker, clock) = manual(
+        CircuitBreaker::builder()
+            .failure_threshold(1)
+            .wait_in_open(SEC)
+            .half_open_max_calls(1)
+            .listener(|_: &CircuitBreaker, e: &Event| {
+                if matches!(e, Event::Recorded(_)) {
+                    panic!("buggy user listener");
+                }
+            })
+            .listener(|_: &CircuitBreaker, e: &Event| {
+                if matches!(e, Event::StateChange(_)) {
+                    panic!("second buggy listener");
+                }
+            })
+            .listener(events.clone()),
+    );
+    let permit = breaker.try_acquire().unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        permit.record(Outcome::Failure)
+    }));
+    let payload = r.expect_err("the user's listener panicked through record");
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"buggy user listener"),
+        "the first panic is the one that resumes"
+    );
+    assert_eq!(breaker.state(), State::Open, "the trip took effect");
+    let opened = Event::StateChange(StateChange {
+        from: State::Closed,
+        to: State::Open,
+        generation: 1,
+    });
+    assert_eq!(
+        events.take(),
+        vec![recorded(Outcome::Failure, false, false), opened],
+        "the last listener saw the outcome and the change it caused"
+    );
+
+    // The same for a failed probe: the re-open is announced and the slot is not leaked.
+    clock.advance(SEC);
+    let probe = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| breaker.try_acquire()));
+    assert!(
+        probe.is_err(),
+        "the second listener panicked on the half-open change"
+    );
+    assert_eq!(
+        breaker.snapshot().probes_in_flight,
+        0,
+        "the unwound probe freed its slot"
+    );
+    let probe = breaker.try_acquire().unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        probe.record(Outcome::Failure)
+    }));
+    assert!(r.is_err());
+    assert_eq!(breaker.state(), State::Open);
+    assert_eq!(
+        events.take(),
+        vec![
+            Event::StateChange(StateChange {
+                from: State::Open,
+                to: State::HalfOpen,
+                generation: 2,
+            }),
+            recorded(Outcome::Failure, false, true),
+            Event::StateChange(StateChange {
+                from: State::HalfOpen,
+                to: State::Open,
+                generation: 3,
+            }),
+        ]
+    );
+}

@@ -305,3 +305,24 @@ async fn entering_open_and_closed_resets_window_and_consecutive_count() {
         (2, 2, 2)
     );
 }
+
+#[test]
+fn half_open_admits_exactly_the_largest_accepted_number_of_probes() {
+    let (breaker, clock) = manual(
+        CircuitBreaker::builder()
+            .failure_threshold(1)
+            .half_open_max_calls(MAX_HALF_OPEN_CALLS)
+            .wait_in_open(SEC),
+    );
+    record(&breaker, Outcome::Failure);
+    clock.advance(SEC);
+    let permits: Vec<_> = (0..MAX_HALF_OPEN_CALLS)
+        .map(|_| breaker.try_acquire().expect("a probe slot"))
+        .collect();
+    assert!(breaker.try_acquire().is_err(), "every slot taken");
+    assert_eq!(breaker.snapshot().probes_in_flight, MAX_HALF_OPEN_CALLS);
+    for p in permits {
+        p.record(Outcome::Success);
+    }
+    assert_eq!(breaker.state(), State::Closed);
+}

@@ -331,3 +331,63 @@ fn a_listener_that_uses_its_breaker_does_not_keep_it_alive() {
         "the breaker and its listener were freed"
     );
 }
+
+#[test]
+fn a_time_window_still_counts_at_the_clocks_end() {
+    // From the review: at the clock's end (u64::MAX ns) a 1 ns bucket's index is u64::MAX,
+    // which was also the marker of an empty bucket, so every call went uncounted and the
+    // breaker could never trip on a rate.
+    let (breaker, clock) = manual(
+        CircuitBreaker::builder()
+            .failure_threshold(u32::MAX)
+            .failure_rate(50.0)
+            .minimum_calls(5)
+            .sliding_window(SlidingWindow::Time {
+                duration: Duration::from_nanos(10),
+                buckets: 10,
+            }),
+    );
+    clock.advance(Duration::MAX);
+    for _ in 0..4 {
+        record(&breaker, Outcome::Failure);
+    }
+    let s = breaker.snapshot();
+    assert_eq!((s.calls, s.failures), (4, 4), "four calls in the window");
+    assert_eq!(s.state, State::Closed, "not yet `minimum_calls`");
+    record(&breaker, Outcome::Failure);
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "five failures out of five trip"
+    );
+}
+
+#[test]
+fn a_permit_outliving_every_handle_still_trips_and_its_listener_may_reenter() {
+    // The last handle is gone while a call runs; its failure still trips the breaker, and the
+    // callback, handed the breaker, re-enters it (admission, overrides, snapshot), each
+    // override announced in turn.
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (breaker, _clock) = manual({
+        let seen = seen.clone();
+        CircuitBreaker::builder()
+            .failure_threshold(1)
+            .on_state_change(move |b, change| {
+                if seen.fetch_add(1, SeqCst) != 0 {
+                    return;
+                }
+                assert_eq!(change.to, State::Open);
+                assert!(b.try_acquire().is_err());
+                b.force_open();
+                b.reset();
+                let _ = b.snapshot();
+            })
+    });
+    let other_handle = breaker.clone();
+    let permit = breaker.try_acquire().unwrap();
+    drop(breaker);
+    drop(other_handle);
+    permit.record(Outcome::Failure);
+    // Open, then ForcedOpen and Closed from inside the callback.
+    assert_eq!(seen.load(SeqCst), 3);
+}

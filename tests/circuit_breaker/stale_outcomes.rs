@@ -291,3 +291,32 @@ async fn a_listener_panic_inside_a_recorded_outcome_leaves_a_consistent_breaker(
     assert_eq!(send(&mut svc, Req::Ok).await.unwrap(), "ok");
     assert_eq!(breaker.state(), State::Closed);
 }
+
+#[test]
+fn a_stale_probe_dropped_after_300_000_transitions_frees_no_current_slot() {
+    let (breaker, clock) = manual(
+        CircuitBreaker::builder()
+            .failure_threshold(1)
+            .half_open_max_calls(1)
+            .wait_in_open(SEC),
+    );
+    record(&breaker, Outcome::Failure);
+    clock.advance(SEC);
+    let old = breaker.try_acquire().unwrap();
+    for _ in 0..100_000 {
+        breaker.force_open();
+        breaker.disable();
+        breaker.reset();
+    }
+    record(&breaker, Outcome::Failure);
+    clock.advance(SEC);
+    let current = breaker.try_acquire().unwrap();
+    assert!(current.is_probe());
+    drop(old);
+    assert!(
+        breaker.try_acquire().is_err(),
+        "the stale drop freed nothing"
+    );
+    current.record(Outcome::Success);
+    assert_eq!(breaker.state(), State::Closed);
+}

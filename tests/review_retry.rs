@@ -1,0 +1,212 @@
+//! Adversarial review: retry.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use seawall::clock::{Clock, ManualClock};
+use seawall::retry::{Backoff, Event, GiveUpReason, Retry, RetryBudget, RetryError};
+use seawall::{BoxError, Outcome};
+
+fn budget(time: &ManualClock) -> RetryBudget {
+    RetryBudget::builder()
+        .ratio(0.0)
+        .min_per_sec(10)
+        .clock(Clock::from(time.clone()))
+        .build()
+        .unwrap()
+}
+
+/// Without a timer, a retry that needs a backoff is never made (TimerUnavailable), yet the
+/// budget token for it was already withdrawn: every such call burns a token for nothing, and
+/// a burst of them drains the budget shared with healthy callers.
+#[test]
+fn review_no_timer_burns_a_budget_token_for_a_retry_never_made() {
+    let time = ManualClock::new();
+    let budget = budget(&time);
+    let retry = Retry::builder()
+        .max_retries(3)
+        .backoff(Backoff::constant(Duration::from_millis(10)))
+        .budget(budget.clone())
+        .build()
+        .unwrap();
+    let before = budget.balance();
+    let r: Result<(), RetryError<BoxError>> =
+        futures::executor::block_on(retry.call(|| async { Err::<(), BoxError>("boom".into()) }));
+    assert!(matches!(r, Err(RetryError::TimerUnavailable(Some(_)))));
+    assert_eq!(
+        budget.balance(),
+        before,
+        "no retry was made, yet a budget token was spent"
+    );
+}
+
+/// The same through the layer: a give-up because the deadline passed while waiting for
+/// readiness also spends the token of the retry that never started.
+#[tokio::test(start_paused = true)]
+async fn review_deadline_during_readiness_burns_a_budget_token() {
+    use tower::{Service, ServiceExt};
+    let time = ManualClock::new();
+    let budget = budget(&time);
+    let retry = Retry::builder()
+        .max_retries(3)
+        .backoff(Backoff::constant(Duration::ZERO))
+        .deadline(Duration::from_secs(1))
+        .budget(budget.clone())
+        .build()
+        .unwrap();
+    // Ready for the first call only, never again.
+    let calls = Arc::new(AtomicU32::new(0));
+    let svc = ServiceOnce { calls: calls.clone() };
+    let mut svc = tower::ServiceBuilder::new().layer(retry.layer()).service(svc);
+    let before = budget.balance();
+    let r = svc.ready().await.unwrap().call(()).await;
+    assert!(r.is_err());
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(budget.balance(), before, "no retry started, yet a token was spent");
+}
+
+#[derive(Clone)]
+struct ServiceOnce {
+    calls: Arc<AtomicU32>,
+}
+
+impl tower::Service<()> for ServiceOnce {
+    type Response = ();
+    type Error = BoxError;
+    type Future = std::future::Ready<Result<(), BoxError>>;
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), BoxError>> {
+        if self.calls.load(Ordering::SeqCst) == 0 {
+            std::task::Poll::Ready(Ok(()))
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+    fn call(&mut self, _: ()) -> Self::Future {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Err("boom".into()))
+    }
+}
+
+/// A retryable `Ok` response (say a 503) is classified twice on the inlined success path and
+/// again in `judge`: a classifier with side effects (counting 5xx for metrics) sees it twice.
+#[tokio::test(start_paused = true)]
+async fn review_classifier_runs_twice_for_a_retryable_response() {
+    let classified = Arc::new(AtomicU32::new(0));
+    let c = classified.clone();
+    let retry = Retry::builder()
+        .max_retries(0)
+        .no_budget()
+        .build()
+        .unwrap();
+    let classifier = move |r: &Result<u16, BoxError>| {
+        c.fetch_add(1, Ordering::SeqCst);
+        match r {
+            Ok(503) | Err(_) => Outcome::Failure,
+            Ok(_) => Outcome::Success,
+        }
+    };
+    let r = retry
+        .call_with(&classifier, || async { Ok::<u16, BoxError>(503) })
+        .await;
+    assert_eq!(r.unwrap(), 503);
+    assert_eq!(classified.load(Ordering::SeqCst), 1, "one response, one classification");
+}
+
+/// A retry was announced (Event::Retry) and then the call ended because the inner service's
+/// `poll_ready` failed: no GiveUp event closes the story, so a listener counting
+/// retries/give-ups sees a retry that neither happened nor was given up.
+#[tokio::test(start_paused = true)]
+async fn review_poll_ready_error_after_retry_event_has_no_give_up_event() {
+    use tower::{Service, ServiceExt};
+    let events = Arc::new(Mutex::new(Vec::<String>::new()));
+    let e = events.clone();
+    let retry = Retry::builder()
+        .max_retries(3)
+        .no_budget()
+        .backoff(Backoff::constant(Duration::ZERO))
+        .listener(move |ev: &Event<'_>| {
+            e.lock().unwrap().push(match ev {
+                Event::Retry(_) => "retry".to_string(),
+                Event::GiveUp(g) => format!("give_up:{:?}", g.reason),
+                _ => "other".into(),
+            })
+        })
+        .build()
+        .unwrap();
+    #[derive(Clone)]
+    struct FailReadyAfterOne(Arc<AtomicU32>);
+    impl tower::Service<()> for FailReadyAfterOne {
+        type Response = ();
+        type Error = BoxError;
+        type Future = std::future::Ready<Result<(), BoxError>>;
+        fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), BoxError>> {
+            if self.0.load(Ordering::SeqCst) == 0 {
+                std::task::Poll::Ready(Ok(()))
+            } else {
+                std::task::Poll::Ready(Err("gone".into()))
+            }
+        }
+        fn call(&mut self, _: ()) -> Self::Future {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Err("boom".into()))
+        }
+    }
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(retry.layer())
+        .service(FailReadyAfterOne(Arc::new(AtomicU32::new(0))));
+    let r = svc.ready().await.unwrap().call(()).await;
+    assert_eq!(r.unwrap_err().to_string(), "gone");
+    let events = events.lock().unwrap().clone();
+    assert_eq!(events.len(), 2, "a retry, then something that ends it: {events:?}");
+}
+
+// ----- expected to hold up -----
+
+#[tokio::test(start_paused = true)]
+async fn review_deadline_bounds_backoff_and_retry_after() {
+    let retry = Retry::builder()
+        .max_retries(10)
+        .no_budget()
+        .backoff(Backoff::constant(Duration::from_millis(400)).jitter(seawall::Jitter::None))
+        .deadline(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let starts = Arc::new(Mutex::new(Vec::new()));
+    let s = starts.clone();
+    let r: Result<(), _> = retry
+        .call(|| {
+            s.lock().unwrap().push(start.elapsed());
+            async { Err::<(), BoxError>("boom".into()) }
+        })
+        .await;
+    assert!(matches!(r, Err(RetryError::Inner(_))));
+    assert!(start.elapsed() < Duration::from_secs(1));
+    assert!(starts.lock().unwrap().iter().all(|t| *t < Duration::from_secs(1)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn review_refusal_not_retried_with_custom_classifier_in_nested_bare_calls() {
+    use seawall::circuit_breaker::CircuitBreaker;
+    let breaker = CircuitBreaker::builder().failure_threshold(1).build().unwrap();
+    breaker.force_open();
+    let outer = Retry::builder().no_budget().build().unwrap();
+    let inner = Retry::builder().no_budget().build().unwrap();
+    let calls = AtomicU32::new(0);
+    let always_in = |_: &Result<(), _>| Outcome::Failure;
+    let always_out = |_: &Result<(), _>| Outcome::Failure;
+    let r = outer
+        .call_with(&always_out, || async {
+            inner
+                .call_with(&always_in, || async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    breaker.call(|| async { Ok::<(), BoxError>(()) }).await
+                })
+                .await
+        })
+        .await;
+    assert!(r.is_err());
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let _ = GiveUpReason::Deadline;
+}
