@@ -22,7 +22,7 @@ use std::fmt;
 use std::sync::PoisonError;
 use std::time::Duration;
 
-use super::breaker::CircuitBreaker;
+use super::breaker::{Circuit, CircuitBreaker};
 use super::error::CircuitOpen;
 use super::transition::{State, StateChange};
 use super::window::Counts;
@@ -139,14 +139,14 @@ impl CircuitBreaker {
     pub(super) fn emit(&self, event: &Event) {
         #[cfg(feature = "tracing")]
         self.trace(event);
-        for listener in self.lane.circuit.config.listeners.iter() {
+        for listener in self.lane.config.listeners.iter() {
             listener.on_event(self, event);
         }
     }
 
     #[cfg(feature = "tracing")]
     fn trace(&self, event: &Event) {
-        let name = self.lane.circuit.config.name.as_deref().unwrap_or("");
+        let name = self.lane.config.name.as_deref().unwrap_or("");
         match event {
             Event::StateChange(change) => tracing::info!(
                 breaker = name,
@@ -196,7 +196,7 @@ pub struct Snapshot {
 impl CircuitBreaker {
     /// A point-in-time view of the state and counts.
     pub fn snapshot(&self) -> Snapshot {
-        let circuit = &*self.lane.circuit;
+        let circuit: &Circuit = &self.lane;
         let w = circuit.word.load();
         let now = circuit.clock.now_nanos();
         let counts = match &circuit.window {
@@ -233,7 +233,7 @@ impl CircuitBreaker {
 impl fmt::Debug for CircuitBreaker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker")
-            .field("name", &self.lane.circuit.config.name)
+            .field("name", &self.lane.config.name)
             .field("state", &self.state())
             .finish()
     }
