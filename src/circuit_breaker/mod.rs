@@ -89,7 +89,9 @@
 //! The default breaker (consecutive failures only, no listener) admits a closed call with one
 //! atomic load and one reference-count increment, and records a success with one more load, a
 //! comparison and the decrement: no lock, no clock read, no allocation, no dynamic call. The
-//! two counted operations are most of what a closed breaker costs. A listener adds one
+//! two counted operations are most of what a closed breaker costs; through a layer they
+//! write the count of the calling thread's lane (one thread-local read picks it, see
+//! [Memory](#memory)), so calls on several cores do not contend on them. A listener adds one
 //! dynamic call per recorded outcome. A rate condition adds a mutex around the window (it
 //! does not scale across cores); slow-call measurement and time windows read the clock.
 
