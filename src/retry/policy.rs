@@ -106,11 +106,11 @@ impl Policy {
 /// A retry policy: how many retries, how long to wait, what the budget allows.
 ///
 /// Cloning is cheap (an `Arc`); clones, the layers they make and the services those build
-/// share one policy and one [`RetryBudget`]. [`call`](Self::call) borrows the policy; each
-/// [`layer`](Self::layer) allocates a few small handles on it (see [`RetryLayer`]).
-///
-/// [`RetryLayer`]: super::RetryLayer Use it as a tower middleware with
+/// share one policy and one [`RetryBudget`]. Use it as a tower middleware with
 /// [`layer`](Self::layer), or around any async call with [`call`](Self::call).
+///
+/// [`call`](Self::call) borrows the policy; each [`layer`](Self::layer) allocates a few small
+/// handles its calls hold the policy by (see [`RetryLayer`](super::RetryLayer)).
 #[derive(Clone)]
 pub struct Retry {
     /// `crate::sync`'s `Arc` (loom's under `--cfg seawall_loom`), as lanes hold it.
