@@ -57,13 +57,21 @@ async fn review_deadline_during_readiness_burns_a_budget_token() {
         .unwrap();
     // Ready for the first call only, never again.
     let calls = Arc::new(AtomicU32::new(0));
-    let svc = ServiceOnce { calls: calls.clone() };
-    let mut svc = tower::ServiceBuilder::new().layer(retry.layer()).service(svc);
+    let svc = ServiceOnce {
+        calls: calls.clone(),
+    };
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(retry.layer())
+        .service(svc);
     let before = budget.balance();
     let r = svc.ready().await.unwrap().call(()).await;
     assert!(r.is_err());
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-    assert_eq!(budget.balance(), before, "no retry started, yet a token was spent");
+    assert_eq!(
+        budget.balance(),
+        before,
+        "no retry started, yet a token was spent"
+    );
 }
 
 #[derive(Clone)]
@@ -75,7 +83,10 @@ impl tower::Service<()> for ServiceOnce {
     type Response = ();
     type Error = BoxError;
     type Future = std::future::Ready<Result<(), BoxError>>;
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), BoxError>> {
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
         if self.calls.load(Ordering::SeqCst) == 0 {
             std::task::Poll::Ready(Ok(()))
         } else {
@@ -94,11 +105,7 @@ impl tower::Service<()> for ServiceOnce {
 async fn review_classifier_runs_twice_for_a_retryable_response() {
     let classified = Arc::new(AtomicU32::new(0));
     let c = classified.clone();
-    let retry = Retry::builder()
-        .max_retries(0)
-        .no_budget()
-        .build()
-        .unwrap();
+    let retry = Retry::builder().max_retries(0).no_budget().build().unwrap();
     let classifier = move |r: &Result<u16, BoxError>| {
         c.fetch_add(1, Ordering::SeqCst);
         match r {
@@ -110,7 +117,11 @@ async fn review_classifier_runs_twice_for_a_retryable_response() {
         .call_with(&classifier, || async { Ok::<u16, BoxError>(503) })
         .await;
     assert_eq!(r.unwrap(), 503);
-    assert_eq!(classified.load(Ordering::SeqCst), 1, "one response, one classification");
+    assert_eq!(
+        classified.load(Ordering::SeqCst),
+        1,
+        "one response, one classification"
+    );
 }
 
 /// A retry was announced (Event::Retry) and then the call ended because the inner service's
@@ -140,7 +151,10 @@ async fn review_poll_ready_error_after_retry_event_has_no_give_up_event() {
         type Response = ();
         type Error = BoxError;
         type Future = std::future::Ready<Result<(), BoxError>>;
-        fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), BoxError>> {
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), BoxError>> {
             if self.0.load(Ordering::SeqCst) == 0 {
                 std::task::Poll::Ready(Ok(()))
             } else {
@@ -158,7 +172,11 @@ async fn review_poll_ready_error_after_retry_event_has_no_give_up_event() {
     let r = svc.ready().await.unwrap().call(()).await;
     assert_eq!(r.unwrap_err().to_string(), "gone");
     let events = events.lock().unwrap().clone();
-    assert_eq!(events.len(), 2, "a retry, then something that ends it: {events:?}");
+    assert_eq!(
+        events.len(),
+        2,
+        "a retry, then something that ends it: {events:?}"
+    );
 }
 
 // ----- expected to hold up -----
@@ -183,13 +201,20 @@ async fn review_deadline_bounds_backoff_and_retry_after() {
         .await;
     assert!(matches!(r, Err(RetryError::Inner(_))));
     assert!(start.elapsed() < Duration::from_secs(1));
-    assert!(starts.lock().unwrap().iter().all(|t| *t < Duration::from_secs(1)));
+    assert!(starts
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|t| *t < Duration::from_secs(1)));
 }
 
 #[tokio::test(start_paused = true)]
 async fn review_refusal_not_retried_with_custom_classifier_in_nested_bare_calls() {
     use seawall::circuit_breaker::CircuitBreaker;
-    let breaker = CircuitBreaker::builder().failure_threshold(1).build().unwrap();
+    let breaker = CircuitBreaker::builder()
+        .failure_threshold(1)
+        .build()
+        .unwrap();
     breaker.force_open();
     let outer = Retry::builder().no_budget().build().unwrap();
     let inner = Retry::builder().no_budget().build().unwrap();

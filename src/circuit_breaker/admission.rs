@@ -9,13 +9,13 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::breaker::CircuitBreaker;
+use super::breaker::{Circuit, CircuitBreaker};
 use super::error::CircuitOpen;
 use super::observe::Event;
 use super::transition::{State, StateChange};
 use super::word::{admit, release_probe, Admission};
 use crate::classify::Outcome;
-use crate::sync::Ordering;
+use crate::sync::{Arc, Lane, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
@@ -93,12 +93,22 @@ impl CircuitBreaker {
     /// open, or half-open with every probe slot taken.
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit, CircuitOpen> {
-        let w = self.lane.circuit.word.load();
-        if w.is_closed() && self.lane.circuit.slow_nanos.is_none() {
-            // The happy path, small enough to inline into the caller: one load, one
-            // reference count.
-            return Ok(Permit {
-                breaker: self.clone(),
+        match Self::admit_closed(&self.lane) {
+            Some(permit) => Ok(permit),
+            None => self.acquire_slow(),
+        }
+    }
+
+    /// The happy path, small enough to inline into the caller: one load, one reference
+    /// count. A permit holding the circuit by `lane` (a layered service's calls pass the lane
+    /// of their thread, see [`Lanes`](crate::sync::Lanes)) if the breaker is closed and
+    /// measures no slow calls; `None` when the slow path must decide.
+    #[inline(always)]
+    pub(super) fn admit_closed(lane: &Arc<Lane<Circuit>>) -> Option<Permit> {
+        let w = lane.word.load();
+        if w.is_closed() && lane.slow_nanos.is_none() {
+            return Some(Permit {
+                breaker: CircuitBreaker { lane: lane.clone() },
                 token: Token {
                     kind: Kind::Closed,
                     generation: w.generation(),
@@ -106,15 +116,23 @@ impl CircuitBreaker {
                 },
             });
         }
-        self.acquire_slow()
+        None
     }
 
     #[inline(never)]
     fn acquire_slow(&self) -> Result<Permit, CircuitOpen> {
+        self.acquire_slow_by(&self.lane)
+    }
+
+    /// Admission outside the closed fast path, with a permit that holds the circuit by `lane`,
+    /// a lane on this breaker's circuit; the events go through `self`. Inlined into the two
+    /// out-of-line slow paths (the handle's and a layered service's).
+    #[inline]
+    pub(super) fn acquire_slow_by(&self, lane: &Arc<Lane<Circuit>>) -> Result<Permit, CircuitOpen> {
         match self.admit() {
             Ok((token, change)) => {
                 let permit = Permit {
-                    breaker: self.clone(),
+                    breaker: CircuitBreaker { lane: lane.clone() },
                     token,
                 };
                 // After the permit exists: if the listener panics, unwinding drops the
@@ -130,9 +148,9 @@ impl CircuitBreaker {
     }
 
     fn token(&self, kind: Kind, generation: u32, now: Option<u64>) -> Token {
-        let start = match self.lane.circuit.slow_nanos {
+        let start = match self.lane.slow_nanos {
             // Only slow-call measurement needs the start time: the default path reads no clock.
-            Some(_) => now.unwrap_or_else(|| self.lane.circuit.clock.now_nanos()),
+            Some(_) => now.unwrap_or_else(|| self.lane.clock.now_nanos()),
             None => 0,
         };
         Token {
@@ -145,7 +163,7 @@ impl CircuitBreaker {
     /// Admission outside the closed fast path. Returns the token and, when this call moved the
     /// breaker to half-open, the change to announce once the probe's permit exists.
     fn admit(&self) -> Result<(Token, Option<StateChange>), CircuitOpen> {
-        let circuit = &*self.lane.circuit;
+        let circuit: &Circuit = &self.lane;
         let max = circuit.config.half_open_max_calls;
         loop {
             let probe = circuit.word.update(|w| match admit(w, max) {
@@ -192,10 +210,6 @@ impl CircuitBreaker {
     #[inline(never)]
     fn release_probe(&self, generation: u32) {
         // A stale probe's slot went with its generation: nothing to free.
-        let _ = self
-            .lane
-            .circuit
-            .word
-            .update(|w| release_probe(w, generation));
+        let _ = self.lane.word.update(|w| release_probe(w, generation));
     }
 }

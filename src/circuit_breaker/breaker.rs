@@ -14,7 +14,7 @@ use super::window::{SlidingWindow, Window};
 use super::word::StateWord;
 use crate::classify::{Classify, DefaultClassifier, Outcome};
 use crate::clock::{duration_to_nanos, Clock};
-use crate::sync::{Arc, AtomicU32, AtomicU64, Mutex};
+use crate::sync::{Arc, AtomicU32, AtomicU64, Lane, Mutex};
 
 /// A circuit breaker: the state machine, shared by every clone.
 ///
@@ -33,18 +33,10 @@ use crate::sync::{Arc, AtomicU32, AtomicU64, Mutex};
 /// [`Permit`]: super::Permit
 #[derive(Clone)]
 pub struct CircuitBreaker {
-    /// The reference count this handle (and its clones, and the permits they hand out)
-    /// share; see [`Lane`].
-    pub(super) lane: Arc<Lane>,
-}
-
-/// One reference count of a circuit, on cache lines of its own (its own allocation, aligned
-/// to 128 bytes). A [`CircuitBreaker`] and its clones share one lane; a layered service holds
-/// a few, one per core, so calls on different cores write different lines (see
-/// [`lanes`](super::lanes)). Every lane of a circuit reaches the same [`Circuit`].
-#[repr(align(128))]
-pub(crate) struct Lane {
-    pub(super) circuit: Arc<Circuit>,
+    /// The circuit, held through a lane: the reference count this handle, its clones and
+    /// the permits they hand out share (a layered service's calls hold the lane of their
+    /// thread instead; see [`Lanes`](crate::sync::Lanes)).
+    pub(super) lane: Arc<Lane<Circuit>>,
 }
 
 /// What every handle and every permit of one breaker share.
@@ -121,18 +113,7 @@ impl CircuitBreaker {
             config,
         };
         CircuitBreaker {
-            lane: Arc::new(Lane {
-                circuit: Arc::new(circuit),
-            }),
-        }
-    }
-
-    /// Another handle on the same circuit, with a reference count of its own (a new lane).
-    pub(super) fn new_lane(&self) -> CircuitBreaker {
-        CircuitBreaker {
-            lane: Arc::new(Lane {
-                circuit: self.lane.circuit.clone(),
-            }),
+            lane: Lane::new(Arc::new(circuit)),
         }
     }
 
@@ -140,17 +121,17 @@ impl CircuitBreaker {
     /// until a call arrives and is admitted as a probe.
     #[inline]
     pub fn state(&self) -> State {
-        self.lane.circuit.word.load().state()
+        self.lane.word.load().state()
     }
 
     /// The breaker's name, if one was given.
     pub fn name(&self) -> Option<&str> {
-        self.lane.circuit.config.name.as_deref()
+        self.lane.config.name.as_deref()
     }
 
     /// Whether two handles share one circuit.
     pub fn same_circuit(&self, other: &CircuitBreaker) -> bool {
-        Arc::ptr_eq(&self.lane.circuit, &other.lane.circuit)
+        Arc::ptr_eq(self.lane.target(), other.lane.target())
     }
 
     /// Runs `f` behind the breaker, with the default classification (`Ok` is a success, `Err`

@@ -3,8 +3,7 @@ use tower_layer::Layer;
 use std::sync::Arc;
 
 use super::breaker::CircuitBreaker;
-use super::lanes::Lanes;
-use super::service::CircuitBreakerService;
+use super::service::{BreakerLanes, CircuitBreakerService};
 use crate::classify::DefaultClassifier;
 
 /// Puts a [`CircuitBreaker`] in front of a service.
@@ -14,11 +13,12 @@ use crate::classify::DefaultClassifier;
 /// breaker, and so one layer, per dependency.
 ///
 /// The layer allocates the handles its services' calls hold the breaker by (one per core, up
-/// to 8, a few hundred bytes in all; see the [module docs](super#memory)) once, when it is
-/// made: build the layer once, not per connection.
+/// to 8, 256 bytes each; see the [module docs](super#memory)) once, when it is made: build
+/// the layer once, not per connection. Cloning the layer, and building a service with it,
+/// allocates nothing (one reference count).
 #[derive(Clone)]
 pub struct CircuitBreakerLayer<C = DefaultClassifier> {
-    lanes: Arc<Lanes>,
+    lanes: Arc<BreakerLanes>,
     classifier: C,
 }
 
@@ -26,7 +26,7 @@ impl CircuitBreakerLayer {
     /// A layer for `breaker`, with the default classifier (`Ok` is a success, `Err` a failure).
     pub fn new(breaker: CircuitBreaker) -> Self {
         CircuitBreakerLayer {
-            lanes: Arc::new(Lanes::new(breaker)),
+            lanes: BreakerLanes::new(breaker),
             classifier: DefaultClassifier,
         }
     }

@@ -76,19 +76,22 @@
 //! calling at once would spend most of a call moving that line between them. So the count a
 //! call takes is not the circuit's own: a handle holds the circuit through a *lane*, a small
 //! allocation of its own (128-byte aligned, so it shares a line with nothing), and a
-//! [`CircuitBreakerLayer`] makes one lane per core (up to 8) once, when it is built; each call
-//! through its services takes the lane of its thread. Cores then write different lines, and
-//! the state word, read by every call, sits on a line of its own as well. Measured against
-//! one shared count: the same cost on one thread (one more pointer hop, a thread-local read),
-//! and under two cores calling at once less than half the time per call. The README's cost
-//! table has the figures and the commands that reproduce them.
+//! [`CircuitBreakerLayer`] makes one lane per core (up to 8, 256 bytes each) once, when it is
+//! built; each call through its services takes the lane of its thread. Cores then write
+//! different lines, and the state word, read by every call, sits on a line of its own as
+//! well. Measured against one shared count: the same instructions on one thread (one more
+//! pointer hop, a thread-local read), and under two cores calling at once less than half the
+//! time per call. The README's cost table has the figures and the commands that reproduce
+//! them. The retry layer holds its policy the same way (one primitive, `sync::Lanes`).
 //!
 //! # Cost
 //!
 //! The default breaker (consecutive failures only, no listener) admits a closed call with one
 //! atomic load and one reference-count increment, and records a success with one more load, a
 //! comparison and the decrement: no lock, no clock read, no allocation, no dynamic call. The
-//! two counted operations are most of what a closed breaker costs. A listener adds one
+//! two counted operations are most of what a closed breaker costs; through a layer they
+//! write the count of the calling thread's lane (one thread-local read picks it, see
+//! [Memory](#memory)), so calls on several cores do not contend on them. A listener adds one
 //! dynamic call per recorded outcome. A rate condition adds a mutex around the window (it
 //! does not scale across cores); slow-call measurement and time windows read the clock.
 
@@ -97,7 +100,6 @@ mod breaker;
 mod config;
 mod error;
 mod future;
-mod lanes;
 mod layer;
 mod observe;
 mod recording;

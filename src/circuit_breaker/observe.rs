@@ -30,7 +30,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::PoisonError;
 use std::time::Duration;
 
-use super::breaker::CircuitBreaker;
+use super::breaker::{Circuit, CircuitBreaker};
 use super::error::CircuitOpen;
 use super::transition::{State, StateChange};
 use super::window::Counts;
@@ -160,7 +160,7 @@ impl CircuitBreaker {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.trace(event))) {
             first = Some(panic); // a subscriber is user code too
         }
-        for listener in self.lane.circuit.config.listeners.iter() {
+        for listener in self.lane.config.listeners.iter() {
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| listener.on_event(self, event))) {
                 // Only the first panic resumes; a later one is dropped here.
                 first.get_or_insert(panic);
@@ -171,7 +171,7 @@ impl CircuitBreaker {
 
     #[cfg(feature = "tracing")]
     fn trace(&self, event: &Event) {
-        let name = self.lane.circuit.config.name.as_deref().unwrap_or("");
+        let name = self.lane.config.name.as_deref().unwrap_or("");
         match event {
             Event::StateChange(change) => tracing::info!(
                 breaker = name,
@@ -231,7 +231,7 @@ pub struct Snapshot {
 impl CircuitBreaker {
     /// A point-in-time view of the state and counts.
     pub fn snapshot(&self) -> Snapshot {
-        let circuit = &*self.lane.circuit;
+        let circuit: &Circuit = &self.lane;
         let w = circuit.word.load();
         let now = circuit.clock.now_nanos();
         let counts = match &circuit.window {
@@ -268,7 +268,7 @@ impl CircuitBreaker {
 impl fmt::Debug for CircuitBreaker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker")
-            .field("name", &self.lane.circuit.config.name)
+            .field("name", &self.lane.config.name)
             .field("state", &self.state())
             .finish()
     }

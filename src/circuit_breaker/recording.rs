@@ -19,7 +19,7 @@ use crate::classify::Outcome;
 impl CircuitBreaker {
     #[inline(always)]
     pub(super) fn record_token(&self, token: &Token, outcome: Outcome) {
-        let circuit = &*self.lane.circuit;
+        let circuit: &Circuit = &self.lane;
         if circuit.plain && token.kind == Kind::Closed && outcome == Outcome::Success {
             // The happy path of the default breaker, small enough to inline into the caller:
             // one load, one comparison, no write. Anything else (failures to clear, or a
@@ -39,14 +39,13 @@ impl CircuitBreaker {
         // generation starts at zero anyway).
         let _ = self
             .lane
-            .circuit
             .word
             .update(|w| count_outcome(w, State::Closed, generation, Outcome::Success));
     }
 
     #[inline(never)]
     fn record_outcome(&self, token: &Token, outcome: Outcome) {
-        let circuit = &*self.lane.circuit;
+        let circuit: &Circuit = &self.lane;
         let now = if circuit.needs_end_time {
             circuit.clock.now_nanos()
         } else {
@@ -90,7 +89,7 @@ impl CircuitBreaker {
         slow: bool,
         now: u64,
     ) -> Option<StateChange> {
-        let circuit = &*self.lane.circuit;
+        let circuit: &Circuit = &self.lane;
         if outcome == Outcome::Ignored {
             return None;
         }
@@ -121,7 +120,7 @@ impl CircuitBreaker {
     }
 
     fn record_probe(&self, generation: u32, outcome: Outcome, slow: bool) -> Option<StateChange> {
-        let circuit = &*self.lane.circuit;
+        let circuit: &Circuit = &self.lane;
         let failed = outcome == Outcome::Failure
             || (outcome == Outcome::Success && slow && circuit.config.slow_call_rate.is_some());
         if failed {
@@ -149,7 +148,7 @@ impl CircuitBreaker {
 
     /// Disabled: the outcome reaches the counts (for metrics), never a transition.
     fn record_disabled(&self, generation: u32, outcome: Outcome, slow: bool, now: u64) {
-        let circuit = &*self.lane.circuit;
+        let circuit: &Circuit = &self.lane;
         if outcome == Outcome::Ignored {
             return;
         }

@@ -2,12 +2,51 @@ use std::task::{Context, Poll};
 
 use tower_service::Service;
 
-use super::breaker::CircuitBreaker;
+use super::admission::Permit;
+use super::breaker::{Circuit, CircuitBreaker};
+use super::error::CircuitOpen;
 use super::future::ResponseFuture;
-use super::lanes::Lanes;
 use crate::classify::Classify;
 use crate::error::BoxError;
+use crate::sync::Lanes;
 use std::sync::Arc;
+
+/// A breaker and the lanes a service's calls hold its circuit by (one per core, see
+/// [`Lanes`]): made once by a [`CircuitBreakerLayer`](super::CircuitBreakerLayer) and
+/// shared, through one `Arc`, by the layer, every service it builds and their clones.
+pub(super) struct BreakerLanes {
+    breaker: CircuitBreaker,
+    lanes: Lanes<Circuit>,
+}
+
+impl BreakerLanes {
+    pub(super) fn new(breaker: CircuitBreaker) -> Arc<BreakerLanes> {
+        let lanes = Lanes::new(breaker.lane.target());
+        Arc::new(BreakerLanes { breaker, lanes })
+    }
+
+    /// The handle the layer was made with.
+    pub(super) fn breaker(&self) -> &CircuitBreaker {
+        &self.breaker
+    }
+
+    /// [`CircuitBreaker::try_acquire`], with a permit that holds the circuit by the calling
+    /// thread's lane.
+    #[inline]
+    fn try_acquire(&self) -> Result<Permit, CircuitOpen> {
+        match CircuitBreaker::admit_closed(self.lanes.pick()) {
+            Some(permit) => Ok(permit),
+            None => self.acquire_slow(),
+        }
+    }
+
+    // Out of line and with one argument, as `try_acquire`'s own slow path: the inlined fast
+    // path then costs no more than the breaker's.
+    #[inline(never)]
+    fn acquire_slow(&self) -> Result<Permit, CircuitOpen> {
+        self.breaker.acquire_slow_by(self.lanes.pick())
+    }
+}
 
 /// A service behind a circuit breaker. Built by [`CircuitBreakerLayer`](super::CircuitBreakerLayer).
 ///
@@ -16,26 +55,27 @@ use std::sync::Arc;
 /// open check happens in `call`, which, when the breaker rejects, returns a ready
 /// [`CircuitOpen`](super::CircuitOpen) error (boxed) without calling the inner service.
 ///
-/// Clones share the breaker.
+/// Clones share the breaker and the lanes its calls hold it by: a clone is the inner
+/// service's clone plus one reference count, and allocates nothing of its own.
 #[derive(Clone)]
 pub struct CircuitBreakerService<S, C> {
     inner: S,
-    /// The breaker, and the lanes this service's calls hold it by (see [`Lanes`]); shared by
-    /// every clone of the service.
-    lanes: Arc<Lanes>,
+    /// The breaker, and the lanes this service's calls hold it by; shared by every clone of
+    /// the service (a clone is one reference count, no allocation).
+    lanes: Arc<BreakerLanes>,
     classifier: C,
 }
 
 impl<S, C> CircuitBreakerService<S, C> {
     /// Wraps `inner` behind `breaker`, classifying results with `classifier`. Allocates the
-    /// handles the service's calls hold the breaker by (a few hundred bytes; clones of the
-    /// service share them), as [`CircuitBreakerLayer::new`](super::CircuitBreakerLayer::new)
+    /// handles the service's calls hold the breaker by (one per core, up to 8, 256 bytes each;
+    /// clones of the service share them), as [`CircuitBreakerLayer::new`](super::CircuitBreakerLayer::new)
     /// does once for every service it builds.
     pub fn new(inner: S, breaker: CircuitBreaker, classifier: C) -> Self {
-        Self::with_lanes(inner, Arc::new(Lanes::new(breaker)), classifier)
+        Self::with_lanes(inner, BreakerLanes::new(breaker), classifier)
     }
 
-    pub(crate) const fn with_lanes(inner: S, lanes: Arc<Lanes>, classifier: C) -> Self {
+    pub(super) const fn with_lanes(inner: S, lanes: Arc<BreakerLanes>, classifier: C) -> Self {
         CircuitBreakerService {
             inner,
             lanes,
@@ -81,7 +121,7 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        match self.lanes.pick().try_acquire() {
+        match self.lanes.try_acquire() {
             Ok(permit) => {
                 ResponseFuture::called(self.inner.call(req), permit, self.classifier.clone())
             }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::breaker::CircuitBreaker;
+use super::breaker::{Circuit, CircuitBreaker};
 use super::observe::Event;
 use super::word::{enter, Stale, Word};
 use crate::clock::duration_to_nanos;
@@ -101,7 +101,7 @@ impl CircuitBreaker {
         to: State,
         now: u64,
     ) -> Option<(Word, Option<StateChange>)> {
-        let circuit = &*self.lane.circuit;
+        let circuit: &Circuit = &self.lane;
         let from = expected.state();
         let mut rng = circuit
             .transitions
@@ -176,7 +176,7 @@ impl CircuitBreaker {
     /// Moves to `to` from whatever state the breaker is in (the manual overrides and reset).
     pub(super) fn override_to(&self, to: State) {
         loop {
-            let w = self.lane.circuit.word.load();
+            let w = self.lane.word.load();
             if w.state() == to && to != State::Closed {
                 return;
             }

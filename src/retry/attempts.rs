@@ -91,8 +91,9 @@ pub(crate) struct Finished<T, K> {
 // ===== the state machine =====
 
 pin_project! {
-    /// The attempts of one call. `P` reaches the policy (the layer's calls own an `Arc` of it,
-    /// so they outlive their stack; the bare call borrows it).
+    /// The attempts of one call. `P` reaches the policy (the layer's calls own a reference to
+    /// it, through their thread's lane, so they outlive their stack; the bare call borrows
+    /// it).
     #[project = AttemptsProj]
     pub(crate) struct Attempts<P, S, Req, C, R, K>
     where

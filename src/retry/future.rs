@@ -3,8 +3,8 @@
 
 use std::fmt;
 use std::future::Future;
+use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use pin_project_lite::pin_project;
@@ -16,14 +16,15 @@ use super::error::{BudgetExhausted, TimerUnavailable};
 use super::policy::{CloneRequest, Policy};
 use crate::classify::Classify;
 use crate::error::BoxError;
+use crate::sync::{Arc, Lane};
 
 pin_project! {
     /// The response future of [`RetryService`](super::RetryService).
     ///
     /// A state machine: `Called` (an attempt in flight, under the per-attempt timeout if
     /// any), `Waiting` (the backoff), `Readying` (`poll_ready` on the inner service before the
-    /// next attempt, bounded by the deadline). It holds an `Arc` of its policy, so it outlives
-    /// its stack; what only a retry needs (the rng, the timer, the last result) is boxed once,
+    /// next attempt, bounded by the deadline). It holds a reference to its policy (through
+    /// the lane of the thread that made the call), so it outlives its stack; what only a retry needs (the rng, the timer, the last result) is boxed once,
     /// at the first failure (at the start of the call with a per-attempt timeout).
     ///
     /// Polled again after it completed, it stays pending (like `futures`' `Fuse`).
@@ -33,7 +34,7 @@ pin_project! {
         S::Error: Into<BoxError>,
     {
         #[pin]
-        attempts: Attempts<Arc<Policy>, S, Req, C, R, BoxError>,
+        attempts: Attempts<HeldPolicy, S, Req, C, R, BoxError>,
     }
 }
 
@@ -47,13 +48,26 @@ where
     pub(crate) fn new(
         svc: S,
         req: Req,
-        policy: Arc<Policy>,
+        policy: Arc<Lane<Policy>>,
         classifier: C,
         clone_request: R,
     ) -> Self {
         ResponseFuture {
-            attempts: Attempts::new(svc, req, policy, classifier, clone_request),
+            attempts: Attempts::new(svc, req, HeldPolicy(policy), classifier, clone_request),
         }
+    }
+}
+
+/// The policy as a call holds it: one reference, counted on the lane of the thread that made
+/// the call (see [`Lanes`](crate::sync::Lanes)).
+pub(crate) struct HeldPolicy(Arc<Lane<Policy>>);
+
+impl Deref for HeldPolicy {
+    type Target = Policy;
+
+    #[inline(always)]
+    fn deref(&self) -> &Policy {
+        &self.0
     }
 }
 

@@ -1,25 +1,33 @@
+use std::fmt;
+use std::sync::Arc;
+
 use tower_layer::Layer;
 
 use super::policy::{ByClone, DefaultRetryClassifier, Retry};
-use super::service::RetryService;
+use super::service::{PolicyLanes, RetryService};
 
 /// Retries the calls of a service through a [`Retry`] policy.
 ///
 /// Every service this layer builds, and every clone of those, shares the layer's one policy
 /// and budget. A second policy has a budget of its own, unless it is given the same one
 /// with [`Builder::budget`](super::Builder::budget).
-#[derive(Debug, Clone)]
+///
+/// The layer allocates the handles its services' calls hold the policy by (one per core, up
+/// to 8, 256 bytes each; see the [module docs](super#memory)) once, when it is made: build
+/// the layer once, not per connection. Cloning the layer, and building a service with it,
+/// allocates nothing (one reference count).
+#[derive(Clone)]
 pub struct RetryLayer<C = DefaultRetryClassifier, R = ByClone> {
-    retry: Retry,
+    lanes: Arc<PolicyLanes>,
     classifier: C,
     clone_request: R,
 }
 
 impl RetryLayer {
     /// A layer for `retry`, with the default classifier and requests copied by `Clone`.
-    pub const fn new(retry: Retry) -> Self {
+    pub fn new(retry: Retry) -> Self {
         RetryLayer {
-            retry,
+            lanes: PolicyLanes::new(retry),
             classifier: DefaultRetryClassifier,
             clone_request: ByClone,
         }
@@ -33,7 +41,7 @@ impl<C, R> RetryLayer<C, R> {
     /// into every response future, so keep it cheap to clone.
     pub fn classifier<C2>(self, classifier: C2) -> RetryLayer<C2, R> {
         RetryLayer {
-            retry: self.retry,
+            lanes: self.lanes,
             classifier,
             clone_request: self.clone_request,
         }
@@ -44,7 +52,7 @@ impl<C, R> RetryLayer<C, R> {
     /// it cannot copy is sent once.
     pub fn clone_request<R2>(self, clone_request: R2) -> RetryLayer<C, R2> {
         RetryLayer {
-            retry: self.retry,
+            lanes: self.lanes,
             classifier: self.classifier,
             clone_request,
         }
@@ -52,7 +60,7 @@ impl<C, R> RetryLayer<C, R> {
 
     /// The policy this layer shares.
     pub fn retry(&self) -> &Retry {
-        &self.retry
+        self.lanes.retry()
     }
 }
 
@@ -60,11 +68,21 @@ impl<S, C: Clone, R: Clone> Layer<S> for RetryLayer<C, R> {
     type Service = RetryService<S, C, R>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RetryService::new(
+        RetryService::with_lanes(
             inner,
-            self.retry.clone(),
+            self.lanes.clone(),
             self.classifier.clone(),
             self.clone_request.clone(),
         )
+    }
+}
+
+impl<C: fmt::Debug, R: fmt::Debug> fmt::Debug for RetryLayer<C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryLayer")
+            .field("retry", self.retry())
+            .field("classifier", &self.classifier)
+            .field("clone_request", &self.clone_request)
+            .finish()
     }
 }

@@ -81,13 +81,12 @@
 //!   attempt sends the original, so `max_retries(0)` copies nothing;
 //! - one budget deposit when the call succeeds: no lock and no clock read (see
 //!   [`RetryBudget`]);
-//! - a clone of the policy's `Arc` (two uncontended atomic read-modify-writes: the increment
-//!   now, the decrement when the call ends), so that the call owns what it needs: it still
-//!   retries, deposits and runs its hooks when the last handle to its stack is dropped while
-//!   it runs (`oneshot`, a config reload). Nothing is leaked: a policy's memory is freed with
-//!   its last handle and its last call. Calls on several cores through one policy share that
-//!   count's cache line, which then moves between the cores at every call: the contended
-//!   success path costs several times the uncontended one (see the README's table);
+//! - one reference to the policy, held by the call until it ends (two atomic
+//!   read-modify-writes: the increment now, the decrement then), counted on its thread's
+//!   lane (one thread-local read picks it) rather than on one count shared by every core
+//!   (see [Memory](#memory)); calls on
+//!   several cores through one layer then write different cache lines, and cost about what
+//!   they cost alone;
 //! - the classifier, and a small response future.
 //!
 //! Opt-ins cost more: a deadline reads the clock at every call; a per-attempt timeout
@@ -97,6 +96,26 @@
 //! with a deadline, reads the clock twice (deciding the retry, starting its attempt; once
 //! more if the inner service is not ready). The layer boxes each failed attempt's error (it
 //! returns a `BoxError` anyway); the bare call keeps the error's own type.
+//!
+//! # Memory
+//!
+//! Nothing is leaked. A policy is one reference-counted allocation (configuration, budget,
+//! listeners), freed when the last [`Retry`], layer, service and call in flight are gone. A
+//! call in flight holds the policy (its response future owns a reference), so it still
+//! retries, deposits into the budget and reaches its listeners when the last handle to its
+//! stack is dropped while it runs (`oneshot`, a config reload). [`Retry::call`] borrows the
+//! policy and takes no reference.
+//!
+//! **Lanes.** A count written by every call is a cache line every core writes: two cores
+//! calling through one policy at once would spend most of a call moving that line between
+//! them. So a call does not take the policy's own count: a [`RetryLayer`] (and
+//! [`RetryService::new`]) makes one *lane* per core (up to 8) once, when it is built: a small
+//! allocation of its own (128-byte aligned, 256 bytes with its counts) holding one reference
+//! to the policy. Each call clones the lane of its thread. The lanes only multiply the count:
+//! the policy and its budget stay one, shared. The circuit breaker holds its circuit the same
+//! way (the same primitive). Cloning a layer or a service, and building a service with a
+//! layer, allocates nothing: the lanes are shared through one `Arc` (one more count, written
+//! per clone, not per call).
 //!
 //! # Without a timer
 //!

@@ -70,12 +70,8 @@ where
 }
 
 /// The validated policy, shared by every clone of a [`Retry`], the services it builds and
-/// their calls in flight (each response future holds an `Arc` of it, so a call outlives its
-/// stack).
-///
-/// Not aligned to keep the `Arc`'s counts (written by every call) off the line of the fields
-/// every call reads: measured with `benches/retry.rs` (two threads sharing one policy), it
-/// made no difference: the cost under contention is the count's line moving between cores.
+/// their calls in flight (each response future holds it through a lane, see
+/// [`Lanes`](crate::sync::Lanes), so a call outlives its stack).
 pub(crate) struct Policy {
     pub(crate) max_retries: u32,
     pub(crate) retry_refusals: bool,
@@ -112,9 +108,13 @@ impl Policy {
 /// Cloning is cheap (an `Arc`); clones, the layers they make and the services those build
 /// share one policy and one [`RetryBudget`]. Use it as a tower middleware with
 /// [`layer`](Self::layer), or around any async call with [`call`](Self::call).
+///
+/// [`call`](Self::call) borrows the policy; each [`layer`](Self::layer) allocates a few small
+/// handles its calls hold the policy by (see [`RetryLayer`](super::RetryLayer)).
 #[derive(Clone)]
 pub struct Retry {
-    pub(crate) policy: Arc<Policy>,
+    /// `crate::sync`'s `Arc` (loom's under `--cfg seawall_loom`), as lanes hold it.
+    pub(crate) policy: crate::sync::Arc<Policy>,
 }
 
 impl Default for Retry {
@@ -452,7 +452,7 @@ impl Builder {
                 .ok(),
         };
         let seed = self.seed.unwrap_or_else(os_seed);
-        let policy = Arc::new(Policy {
+        let policy = crate::sync::Arc::new(Policy {
             max_retries: self.max_retries,
             retry_refusals: self.retry_refusals,
             backoff,

@@ -1,12 +1,34 @@
+use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tower_service::Service;
 
 use super::future::ResponseFuture;
-use super::policy::{CloneRequest, Retry};
+use super::policy::{CloneRequest, Policy, Retry};
 use crate::classify::Classify;
 use crate::error::BoxError;
+use crate::sync::Lanes;
+
+/// A policy and the lanes a service's calls hold it by (one per core, see [`Lanes`]): made
+/// once by a [`RetryLayer`](super::RetryLayer) and shared, through one `Arc`, by the layer,
+/// every service it builds and their clones.
+pub(super) struct PolicyLanes {
+    retry: Retry,
+    lanes: Lanes<Policy>,
+}
+
+impl PolicyLanes {
+    pub(super) fn new(retry: Retry) -> Arc<PolicyLanes> {
+        let lanes = Lanes::new(&retry.policy);
+        Arc::new(PolicyLanes { retry, lanes })
+    }
+
+    /// The policy the layer was made with.
+    pub(super) fn retry(&self) -> &Retry {
+        &self.retry
+    }
+}
 
 /// A service whose calls are retried. Built by [`RetryLayer`](super::RetryLayer).
 ///
@@ -21,21 +43,36 @@ use crate::error::BoxError;
 /// retries; the last possible attempt sends the original, so with `max_retries(0)` nothing
 /// is copied.
 ///
-/// Clones share the policy.
-#[derive(Debug, Clone)]
+/// Clones share the policy (and its budget) and the lanes its calls hold it by: a clone is
+/// a clone of the inner service, the classifier and the request copier, plus one reference
+/// count, and allocates nothing of its own.
+#[derive(Clone)]
 pub struct RetryService<S, C, R> {
     inner: S,
-    retry: Retry,
+    /// The policy, and the lanes this service's calls hold it by; shared by every clone.
+    lanes: Arc<PolicyLanes>,
     classifier: C,
     clone_request: R,
 }
 
 impl<S, C, R> RetryService<S, C, R> {
-    /// Wraps `inner`, retrying through `retry`.
+    /// Wraps `inner`, retrying through `retry`. Allocates the handles the service's calls
+    /// hold the policy by (one per core, up to 8, 256 bytes each; clones of the service share
+    /// them), as [`RetryLayer::new`](super::RetryLayer::new) does once for every service it
+    /// builds.
     pub fn new(inner: S, retry: Retry, classifier: C, clone_request: R) -> Self {
+        Self::with_lanes(inner, PolicyLanes::new(retry), classifier, clone_request)
+    }
+
+    pub(super) const fn with_lanes(
+        inner: S,
+        lanes: Arc<PolicyLanes>,
+        classifier: C,
+        clone_request: R,
+    ) -> Self {
         RetryService {
             inner,
-            retry,
+            lanes,
             classifier,
             clone_request,
         }
@@ -43,7 +80,7 @@ impl<S, C, R> RetryService<S, C, R> {
 
     /// The retry policy.
     pub fn retry(&self) -> &Retry {
-        &self.retry
+        self.lanes.retry()
     }
 
     /// A reference to the inner service.
@@ -87,9 +124,22 @@ where
         ResponseFuture::new(
             svc,
             req,
-            Arc::clone(&self.retry.policy),
+            // The lane of this thread, not the policy's own count: calls on other cores
+            // write other cache lines.
+            self.lanes.lanes.pick().clone(),
             self.classifier.clone(),
             self.clone_request.clone(),
         )
+    }
+}
+
+impl<S: fmt::Debug, C: fmt::Debug, R: fmt::Debug> fmt::Debug for RetryService<S, C, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryService")
+            .field("inner", &self.inner)
+            .field("retry", self.retry())
+            .field("classifier", &self.classifier)
+            .field("clone_request", &self.clone_request)
+            .finish()
     }
 }

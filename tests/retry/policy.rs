@@ -826,6 +826,30 @@ async fn success_path_allocates_nothing() {
     assert_eq!(allocations() - before, 0);
 }
 
+#[tokio::test]
+async fn cloning_a_layer_or_a_service_allocates_nothing_and_shares_the_policy() {
+    use tower::Layer;
+    let retry = Retry::builder().build().unwrap();
+    let layer = retry.layer(); // allocates the lanes, once
+    let svc = layer.layer(service_fn(|x: u64| async move { Ok::<u64, BoxError>(x) }));
+    let before = allocations();
+    let layer2 = layer.clone();
+    let mut clone = svc.clone();
+    let built = layer2.layer(service_fn(|x: u64| async move { Ok::<u64, BoxError>(x) }));
+    assert_eq!(allocations() - before, 0);
+    // Every clone and every service built reaches the one policy (and its one budget).
+    assert_eq!(clone.retry().max_retries(), retry.max_retries());
+    assert!(std::ptr::eq(
+        clone.retry().budget().unwrap(),
+        built.retry().budget().unwrap()
+    ));
+    assert!(std::ptr::eq(
+        retry.budget().unwrap(),
+        built.retry().budget().unwrap()
+    ));
+    assert_eq!(clone.ready().await.unwrap().call(1).await.unwrap(), 1);
+}
+
 // ===== configuration =====
 
 #[test]

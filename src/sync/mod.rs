@@ -3,6 +3,13 @@
 //!
 //! (A crate-specific cfg rather than plain `--cfg loom`: tokio reads `cfg(loom)` too and does
 //! not build with it outside its own test suite.)
+//!
+//! Also the per-thread index ([`thread_index`]) and the [`Lanes`] built on it: how a pattern
+//! keeps cores from writing one reference count.
+
+mod lanes;
+
+pub(crate) use lanes::{Lane, Lanes};
 
 #[cfg(seawall_loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -17,7 +24,7 @@ pub(crate) use std::sync::{Arc, Mutex};
 use std::cell::Cell;
 
 /// This thread's number, handed out round-robin the first time a thread asks: how threads
-/// spread over the budget's deposit stripes and the breaker's lanes, so that threads running
+/// spread over the budget's deposit stripes and over [`Lanes`], so that threads running
 /// at once (on different cores, most of the time) write different cache lines. Any number is
 /// correct; distinct ones are only faster. A thread being torn down gets 0.
 #[inline]
