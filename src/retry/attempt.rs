@@ -35,7 +35,12 @@ pub(crate) const TIMED_OUT: Verdict = Verdict {
 /// the dependency was not asked, so retrying only hammers the refusing layer. Only then is
 /// the classifier, default or custom, asked.
 #[inline]
-pub(crate) fn judge<C, T, E>(classifier: &C, result: &Result<T, E>, retry_refusals: bool) -> Verdict
+pub(crate) fn judge<C, T, E>(
+    classifier: &C,
+    result: &Result<T, E>,
+    retry_refusals: bool,
+    classified: Option<Outcome>,
+) -> Verdict
 where
     C: Classify<T, E> + ?Sized,
     E: 'static,
@@ -48,7 +53,9 @@ where
             };
         }
     }
-    let outcome = classifier.classify(result);
+    // `classified`: what the classifier already said of this result (the success path asks
+    // first); a classifier counting responses must see each one once.
+    let outcome = classified.unwrap_or_else(|| classifier.classify(result));
     let retry_after = match outcome {
         Outcome::Failure => classifier.retry_after(result),
         _ => None,
@@ -108,7 +115,8 @@ impl Schedule {
 ///
 /// The order is the policy's documented one: retries used up, then a request to resend, then
 /// the delay (the server's `Retry-After` capped by `max_delay`, else the backoff), then the
-/// deadline, and the budget last, so that a retry refused for another reason costs no token.
+/// deadline. A `Retry` still has to pass the budget ([`take_token`]), last, once its wait is
+/// armed, so that a retry refused for another reason costs no token.
 pub(crate) fn after_attempt(
     policy: &Policy,
     attempt: u32,
@@ -142,12 +150,17 @@ pub(crate) fn after_attempt(
             return Decision::GiveUp(GiveUpReason::Deadline);
         }
     }
-    if let Some(budget) = &policy.budget {
-        if !budget.withdraw() {
-            return Decision::GiveUp(GiveUpReason::BudgetExhausted);
-        }
-    }
     Decision::Retry { delay, retry_after }
+}
+
+/// Takes the retry's token from the budget, if there is a budget: the last test a retry
+/// passes, made once its wait is armed, so a retry refused for any other reason (no timer
+/// to wait with, among them) costs no token. `false`: refused.
+pub(crate) fn take_token(policy: &Policy) -> bool {
+    policy
+        .budget
+        .as_ref()
+        .is_none_or(|budget| budget.withdraw())
 }
 
 #[cfg(test)]
@@ -178,11 +191,17 @@ mod tests {
 
     const FAILURE: Verdict = TIMED_OUT;
 
+    /// The whole decision as the state machine takes it: the step, then the budget.
     fn decide(p: &Retry, attempt: u32, verdict: Verdict, deadline: Option<u64>) -> Decision {
         let mut schedule = Schedule::new(&p.policy);
-        after_attempt(&p.policy, attempt, verdict, true, deadline, || {
+        match after_attempt(&p.policy, attempt, verdict, true, deadline, || {
             schedule.backoff(&p.policy, attempt)
-        })
+        }) {
+            Decision::Retry { .. } if !take_token(&p.policy) => {
+                Decision::GiveUp(GiveUpReason::BudgetExhausted)
+            }
+            d => d,
+        }
     }
 
     #[test]
@@ -190,27 +209,27 @@ mod tests {
         let always_failure = |_: &Result<(), BoxError>| Outcome::Failure;
         let open: Result<(), BoxError> = Err(Box::new(CircuitOpen::new(ms(5))));
         assert_eq!(
-            judge(&always_failure, &open, false).outcome,
+            judge(&always_failure, &open, false, None).outcome,
             Outcome::Ignored
         );
         assert_eq!(
-            judge(&always_failure, &open, true).outcome,
+            judge(&always_failure, &open, true, None).outcome,
             Outcome::Failure
         );
         let refused: Result<(), BoxError> = Err(Box::new(BudgetExhausted::new("x")));
         assert_eq!(
-            judge(&DefaultClassifier, &refused, false).outcome,
+            judge(&DefaultClassifier, &refused, false, None).outcome,
             Outcome::Ignored
         );
         // Seen through the bare breaker's typed error too.
         let bare: Result<(), CallError<&str>> = Err(CallError::Rejected(CircuitOpen::new(ms(1))));
         assert_eq!(
-            judge(&DefaultClassifier, &bare, false).outcome,
+            judge(&DefaultClassifier, &bare, false, None).outcome,
             Outcome::Ignored
         );
         let inner: Result<(), BoxError> = Err("boom".into());
         assert_eq!(
-            judge(&DefaultClassifier, &inner, false).outcome,
+            judge(&DefaultClassifier, &inner, false, None).outcome,
             Outcome::Failure
         );
     }

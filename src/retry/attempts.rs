@@ -307,10 +307,14 @@ where
         let first = match (this.retry.0.is_none(), this.state.project()) {
             (true, StateProj::Called { future }) => {
                 let result = ready!(future.poll(cx));
-                let success =
-                    result.is_ok() && this.classifier.classify(&result) == Outcome::Success;
-                match (success, result) {
-                    (true, Ok(response)) => {
+                // Only a response is classified here: an error may be a refusal, which is
+                // judged before any classifier (in the slow path).
+                let outcome = result
+                    .as_ref()
+                    .ok()
+                    .map(|_| this.classifier.classify(&result));
+                match (outcome, result) {
+                    (Some(Outcome::Success), Ok(response)) => {
                         if let Some(budget) = &this.policy.budget {
                             budget.deposit();
                         }
@@ -320,7 +324,7 @@ where
                             ending: Ending::AsIs,
                         });
                     }
-                    (_, result) => Some(result),
+                    (outcome, result) => Some((result, outcome)),
                 }
             }
             _ => None,
@@ -328,6 +332,10 @@ where
         self.poll_slow(cx, first)
     }
 }
+
+/// An attempt's result as the success path hands it on: with what the classifier said of it,
+/// if it was asked.
+type Polled<T, E> = (Result<T, E>, Option<Outcome>);
 
 impl<P, S, Req, C, R, K> Attempts<P, S, Req, C, R, K>
 where
@@ -339,12 +347,13 @@ where
     K: Keep<S::Error>,
 {
     /// Everything but the success path: timers, failures, backoff, readiness. `first` is the
-    /// result of an attempt the success path already polled to completion.
+    /// result of an attempt the success path already polled to completion, with what the
+    /// classifier said of it if it was asked.
     #[inline(never)]
     fn poll_slow(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        mut first: Option<Result<S::Response, S::Error>>,
+        mut first: Option<Polled<S::Response, S::Error>>,
     ) -> Poll<Finished<S::Response, K>> {
         let mut this = self.project();
         loop {
@@ -361,13 +370,17 @@ where
                         }
                     }
                     let polled = match first.take() {
-                        Some(r) => Poll::Ready(r),
-                        None => future.poll(cx),
+                        Some(done) => Poll::Ready(done),
+                        None => future.poll(cx).map(|result| (result, None)),
                     };
                     let (last, verdict) = match polled {
-                        Poll::Ready(result) => {
-                            let verdict =
-                                attempt::judge(this.classifier, &result, policy.retry_refusals);
+                        Poll::Ready((result, classified)) => {
+                            let verdict = attempt::judge(
+                                this.classifier,
+                                &result,
+                                policy.retry_refusals,
+                                classified,
+                            );
                             let last = match result {
                                 Ok(response) => Last::Response(response),
                                 Err(e) => Last::Error(K::keep(e)),
@@ -429,6 +442,18 @@ where
                                     last,
                                 ));
                             }
+                            // The budget last, once the wait is armed: a retry that cannot
+                            // wait costs no token.
+                            if !attempt::take_token(policy) {
+                                *r.as_mut().project().armed = Armed::Nothing;
+                                this.state.set(State::Done);
+                                return Poll::Ready(give_up::<_, _, K>(
+                                    policy,
+                                    attempt,
+                                    GiveUpReason::BudgetExhausted,
+                                    last,
+                                ));
+                            }
                             let rp = r.as_mut().project();
                             rp.schedule
                                 .get_or_insert_with(|| Schedule::new(policy))
@@ -483,9 +508,14 @@ where
                     };
                     if let Err(e) = ready {
                         // tower's convention: a service that fails `poll_ready` is not ready
-                        // for good; its error is the call's answer.
+                        // for good; its error is the call's answer, and the retry announced
+                        // to the listeners ends here.
+                        let attempt = this.retry.0.as_ref().map_or(1, |r| r.attempt);
                         this.state.set(State::Done);
-                        return Poll::Ready(as_is(Last::Error(K::keep(e))));
+                        let last = Last::Error(K::keep(e));
+                        let finished =
+                            give_up::<_, _, K>(policy, attempt, GiveUpReason::NotReady, last);
+                        return Poll::Ready(finished);
                     }
                     // No attempt starts at or past the deadline.
                     if deadline.is_some_and(|d| policy.clock.now_nanos() >= d) {

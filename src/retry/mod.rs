@@ -12,6 +12,10 @@
 //! draws from a shared [`RetryBudget`] (default: 20 % of recent
 //! successes plus 10 a second), so that a sick dependency sees about 1.2 times its load, not
 //! 4 times. An empty budget returns the last error at once, wrapped in [`BudgetExhausted`].
+//! The token is taken when the retry is decided and its wait armed, as the last test: a
+//! retry that then never starts (its call is cancelled during the backoff, or the deadline
+//! passes while the inner service is not ready) has spent it, which makes the budget
+//! stricter, never looser.
 //!
 //! Every retry and every retryable failure that is not retried (and why) is an [`Event`],
 //! sent to the policy's listeners ([`Builder::listener`], [`Builder::on_retry`]) and to

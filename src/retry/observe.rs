@@ -89,6 +89,9 @@ pub enum GiveUpReason {
     NoTimer,
     /// The request could not be copied for another attempt.
     RequestNotCopied,
+    /// The inner service failed `poll_ready` before the retry: by tower's convention it is not
+    /// ready for good, and its error is the call's answer.
+    NotReady,
 }
 
 impl fmt::Display for GiveUpReason {
@@ -99,6 +102,7 @@ impl fmt::Display for GiveUpReason {
             GiveUpReason::BudgetExhausted => "retry budget exhausted",
             GiveUpReason::NoTimer => "no timer available",
             GiveUpReason::RequestNotCopied => "request cannot be copied",
+            GiveUpReason::NotReady => "inner service not ready for good",
         })
     }
 }

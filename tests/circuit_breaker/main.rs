@@ -4,8 +4,8 @@
 //! `ManualClock` (synchronous tests and multi-thread runtimes). No test sleeps in real time to
 //! wait for a state change.
 //!
-//! One binary, a module per behaviour; `model` is a reference model driven by proptest and
-//! `tracing_events` checks the `tracing` events.
+//! One binary, a module per behaviour; `model` is a reference model driven by proptest. The
+//! `tracing` events are checked in `tests/tracing.rs`, a binary of its own (see there).
 
 /// What every module of this binary imports.
 mod prelude {
@@ -40,5 +40,4 @@ mod open_and_half_open;
 mod overrides;
 mod regressions;
 mod stale_outcomes;
-mod tracing_events;
 mod tripping;

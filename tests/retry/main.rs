@@ -16,3 +16,4 @@ mod lifetime;
 mod no_timer;
 mod policy;
 mod refusals;
+mod review;

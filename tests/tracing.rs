@@ -1,4 +1,8 @@
 //! With the `tracing` feature, state changes and rejections are `tracing` events.
+//!
+//! A binary of its own: `tracing` caches each callsite's interest process-wide, so tests on
+//! other threads hitting the same callsites with no subscriber can race this test's scoped
+//! subscriber and disable its events (seen when it ran among the breaker's other tests).
 #![cfg(feature = "tracing")]
 
 use std::sync::{Arc, Mutex};
