@@ -5,22 +5,10 @@
 //! Run: `cargo bench --bench circuit_breaker`. Allocations per call are checked by
 //! `tests/stack/memory.rs` (a counting allocator), and printed here too.
 //!
-//! Instruction counts, which do not move with the machine's load: with `SEAWALL_CALLGRIND`
-//! set to `<mode>:<calls>` the binary skips criterion and makes that many calls, polled by
-//! hand (no runtime), so that the difference between two runs under callgrind is the cost of
-//! the calls alone. Modes: `bare` (a `service_fn` through `poll_ready` + `call`), `breaker`
-//! (the same behind the default breaker's layer), `core` (`try_acquire` + `record` of a
-//! success), `listener` (`core` with a listener that ignores every event).
-//!
-//! ```text
-//! cargo bench --bench circuit_breaker --no-run   # prints the binary's path
-//! for n in 0 1000000; do SEAWALL_CALLGRIND=breaker:$n valgrind --tool=callgrind \
-//!     --callgrind-out-file=/dev/null target/release/deps/circuit_breaker-<hash> 2>&1 \
-//!     | grep Collected; done                     # (second - first) / 1e6 = per call
-//! ```
+//! Instruction counts, which do not move with the machine's load, come from
+//! `benches/instructions.sh`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::future::Future;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -210,66 +198,9 @@ fn core(c: &mut Criterion) {
     group.finish();
 }
 
-/// The loops counted under callgrind (see the module docs).
-fn callgrind(spec: &str) {
-    use std::task::{Context, Poll};
-    let (mode, calls) = spec
-        .split_once(':')
-        .expect("SEAWALL_CALLGRIND=<mode>:<calls>");
-    let calls: u64 = calls.parse().expect("a number of calls");
-    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-    fn drive_by_hand<S>(svc: &mut S, cx: &mut Context<'_>, calls: u64)
-    where
-        S: Service<u64, Response = u64, Error = BoxError>,
-    {
-        for i in 0..calls {
-            let _ = svc.poll_ready(cx);
-            let mut fut = std::pin::pin!(svc.call(black_box(i)));
-            match fut.as_mut().poll(cx) {
-                Poll::Ready(r) => black_box(r.unwrap()),
-                Poll::Pending => unreachable!("the service is ready at once"),
-            };
-        }
-    }
-    let breaker = CircuitBreaker::default();
-    match mode {
-        "bare" => drive_by_hand(&mut bare(), &mut cx, calls),
-        "breaker" => {
-            let mut svc = ServiceBuilder::new().layer(breaker.layer()).service(bare());
-            drive_by_hand(&mut svc, &mut cx, calls)
-        }
-        "core" => {
-            for _ in 0..calls {
-                breaker
-                    .try_acquire()
-                    .unwrap()
-                    .record(black_box(Outcome::Success));
-            }
-        }
-        "listener" => {
-            let breaker = CircuitBreaker::builder()
-                .listener(|_: &CircuitBreaker, e: &seawall::circuit_breaker::Event| {
-                    black_box(e);
-                })
-                .build()
-                .unwrap();
-            for _ in 0..calls {
-                breaker
-                    .try_acquire()
-                    .unwrap()
-                    .record(black_box(Outcome::Success));
-            }
-        }
-        other => panic!("unknown mode {other:?}: bare, breaker, core or listener"),
-    }
-}
-
 criterion_group!(benches, single_thread, contended, core);
 
 fn main() {
-    if let Ok(spec) = std::env::var("SEAWALL_CALLGRIND") {
-        return callgrind(&spec);
-    }
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

@@ -11,12 +11,20 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use seawall::circuit_breaker::CircuitBreaker;
+use seawall::circuit_breaker::{CircuitBreaker, Event};
 use seawall::retry::Retry;
-use seawall::BoxError;
+use seawall::{BoxError, Outcome};
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 
-const CONFIGURATIONS: [&str; 5] = ["bare", "breaker", "breaker_rate_window", "retry", "stack"];
+const CONFIGURATIONS: [&str; 7] = [
+    "bare",
+    "breaker",
+    "breaker_core",
+    "breaker_listener",
+    "breaker_rate_window",
+    "retry",
+    "stack",
+];
 
 fn bare() -> impl Service<u64, Response = u64, Error = BoxError, Future = impl Send> + Clone {
     service_fn(|x: u64| async move { Ok::<_, BoxError>(black_box(x)) })
@@ -44,6 +52,30 @@ async fn run(configuration: &str, calls: u64) {
                 calls,
             )
             .await
+        }
+        // The breaker alone, no tower: `try_acquire` + `record` of a success.
+        "breaker_core" => {
+            for _ in 0..calls {
+                breaker
+                    .try_acquire()
+                    .unwrap()
+                    .record(black_box(Outcome::Success));
+            }
+        }
+        // The same with a listener that looks at every event.
+        "breaker_listener" => {
+            let breaker = CircuitBreaker::builder()
+                .listener(|_: &CircuitBreaker, e: &Event| {
+                    black_box(e);
+                })
+                .build()
+                .unwrap();
+            for _ in 0..calls {
+                breaker
+                    .try_acquire()
+                    .unwrap()
+                    .record(black_box(Outcome::Success));
+            }
         }
         "breaker_rate_window" => {
             let breaker = CircuitBreaker::builder()

@@ -11,7 +11,7 @@ count() {
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 printf '| configuration | instructions per call |\n|---|---:|\n'
-for c in ${CONFIGURATIONS:-bare breaker breaker_rate_window retry stack}; do
+for c in ${CONFIGURATIONS:-bare breaker breaker_core breaker_listener breaker_rate_window retry stack}; do
     small=$(count "$c" 1000)
     large=$(count "$c" 101000)
     printf '| %s | %s |\n' "$c" "$(( (large - small) / 100000 ))"

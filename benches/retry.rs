@@ -252,39 +252,7 @@ criterion_group! {
 }
 
 /// Instruction counts, which do not move with the machine's load the way timings do:
-/// `SEAWALL_CALLGRIND=<service>:<calls>` makes `calls` awaited calls (one task, current-thread
-/// runtime) through `bare` or `retry` (budget on), and exits without running criterion. Run it
-/// twice under callgrind, with N and 2N calls; the difference of the totals divided by N is
-/// the cost of one call, setup excluded:
-///
-/// ```text
-/// B=$(ls -t target/release/deps/retry-* | grep -v '\.d$' | head -1)
-/// for n in 100000 200000; do SEAWALL_CALLGRIND=retry:$n valgrind --tool=callgrind \
-///     --callgrind-out-file=/dev/null $B 2>&1 | grep 'refs'; done
-/// ```
-fn callgrind(spec: &str) {
-    let (which, calls) = spec.split_once(':').unwrap_or((spec, "100000"));
-    let calls: u64 = calls.parse().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    let took = match which {
-        "bare" => async_loop(&rt, &mut bare(), calls),
-        "retry" => {
-            let retry = Retry::builder().build().unwrap();
-            let mut svc = ServiceBuilder::new().layer(retry.layer()).service(bare());
-            async_loop(&rt, &mut svc, calls)
-        }
-        other => panic!("SEAWALL_CALLGRIND: unknown service {other:?}"),
-    };
-    black_box(took);
-}
-
 fn main() {
-    if let Ok(spec) = std::env::var("SEAWALL_CALLGRIND") {
-        return callgrind(&spec);
-    }
     benches();
     Criterion::default().configure_from_args().final_summary();
 }
