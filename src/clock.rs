@@ -7,8 +7,8 @@
 //! runtime) or for tests that want to move time by hand.
 //!
 //! Time is handed out as integer nanoseconds since the clock's creation, so it fits in an
-//! atomic; reading it costs one `Instant::now()` (about 17 ns), which is why the cores read it
-//! only in the modes that need it.
+//! atomic; reading it costs one `Instant::now()` (several times a whole closed-breaker call), which
+//! is why the cores read it only in the modes that need it.
 //!
 //! ```
 //! use seawall::clock::{Clock, ManualClock};

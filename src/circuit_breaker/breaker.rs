@@ -24,8 +24,9 @@ use crate::sync::{Arc, AtomicU32, AtomicU64, Lane, Mutex};
 ///
 /// # Memory
 ///
-/// A breaker is one allocation, freed when the last handle *and* the last [`Permit`] are
-/// dropped: a call in flight keeps its breaker alive and still records its outcome (and can
+/// A breaker is its circuit (one allocation; a window, a name and listeners add their own)
+/// reached through the handle's lane (a small allocation of its own), all freed when the last
+/// handle *and* the last [`Permit`] are dropped: a call in flight keeps its breaker alive and still records its outcome (and can
 /// still trip or close it) after every handle is gone. Listeners are handed the breaker
 /// (see [`Listener`](super::Listener)), so they need not capture it, which would keep it
 /// alive forever. See the [module docs](super#memory) for the cost.

@@ -12,8 +12,8 @@ use crate::classify::DefaultClassifier;
 /// breaker: a layer is one circuit. For independent circuits (one per dependency), build one
 /// breaker, and so one layer, per dependency.
 ///
-/// The layer allocates the handles its services' calls hold the breaker by (one per core, up
-/// to 8, 256 bytes each; see the [module docs](super#memory)) once, when it is made: build
+/// The layer allocates the handles its services' calls hold the breaker by (one per core, rounded up
+/// to a power of two, at most 8, 256 bytes each; see the [module docs](super#memory)) once, when it is made: build
 /// the layer once, not per connection. Cloning the layer, and building a service with it,
 /// allocates nothing (one reference count).
 #[derive(Clone)]

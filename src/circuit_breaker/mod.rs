@@ -55,8 +55,9 @@
 //!
 //! # Memory
 //!
-//! Nothing is leaked. A breaker is one reference-counted allocation (the circuit: state word,
-//! open-period end, window, configuration, listeners). Every [`CircuitBreaker`] handle, every
+//! Nothing is leaked. A breaker is one reference-counted circuit (the state word, the
+//! open-period end, the window, the configuration and listeners, some of them allocations of
+//! their own). Every [`CircuitBreaker`] handle, every
 //! layer and service, and every [`Permit`] holds a reference to it, and when the last of them
 //! is dropped all of it is freed. A call in flight therefore keeps its breaker alive: after
 //! the last handle is dropped (a config reload replacing the stack, say) the call still
@@ -76,7 +77,7 @@
 //! calling at once would spend most of a call moving that line between them. So the count a
 //! call takes is not the circuit's own: a handle holds the circuit through a *lane*, a small
 //! allocation of its own (128-byte aligned, so it shares a line with nothing), and a
-//! [`CircuitBreakerLayer`] makes one lane per core (up to 8, 256 bytes each) once, when it is
+//! [`CircuitBreakerLayer`] makes one lane per core (rounded up to a power of two, at most 8, 256 bytes each) once, when it is
 //! built; each call through its services takes the lane of its thread. Cores then write
 //! different lines, and the state word, read by every call, sits on a line of its own as
 //! well. Measured against one shared count: the same instructions on one thread (one more

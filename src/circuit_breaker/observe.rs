@@ -55,8 +55,8 @@ pub enum Event {
 pub struct Recorded {
     /// What the classifier said.
     pub outcome: Outcome,
-    /// The call took at least `slow_call_duration` (measured only when a slow-call rate is
-    /// configured; otherwise always `false`).
+    /// The call took at least `slow_call_duration` (measured only when `slow_call_duration`
+    /// is set and a rate condition keeps a window; otherwise always `false`).
     pub slow: bool,
     /// The call was a half-open probe.
     pub probe: bool,

@@ -68,7 +68,7 @@ pub struct CircuitBreakerService<S, C> {
 
 impl<S, C> CircuitBreakerService<S, C> {
     /// Wraps `inner` behind `breaker`, classifying results with `classifier`. Allocates the
-    /// handles the service's calls hold the breaker by (one per core, up to 8, 256 bytes each;
+    /// handles the service's calls hold the breaker by (one per core, rounded up to a power of two, at most 8, 256 bytes each;
     /// clones of the service share them), as [`CircuitBreakerLayer::new`](super::CircuitBreakerLayer::new)
     /// does once for every service it builds.
     pub fn new(inner: S, breaker: CircuitBreaker, classifier: C) -> Self {

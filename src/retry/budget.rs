@@ -14,7 +14,8 @@
 //! below one retry, and exactly while the floor is zero and time stands still). Within that:
 //!
 //! - A success never pays for a retry after its `period` is over: no success of a healthy
-//!   spell long past pays at the onset of an outage (DESIGN, Storms; the floor's one second,
+//!   spell long past pays at the onset of an outage (a budget must hold at every moment, not
+//!   on average; the floor's one second,
 //!   below, is the one reserve left). The period is kept
 //!   as a window of ten buckets that moves a tenth of the period at a time (exact tenths,
 //!   see [`period`](BudgetBuilder::period)). The earned credit spent within the window at
@@ -41,7 +42,7 @@
 //! the window. A success can so expire early, never late. Guessing any later time (say,
 //! spreading them evenly over the gap) could move a burst of old successes forward into the
 //! window, and pay for a burst of retries just when a dependency falls over after a quiet
-//! spell, which is what DESIGN (Storms) forbids.
+//! spell: the very storm a budget exists to stop.
 //!
 //! What that costs: a client whose failures are rare, and so withdraws rarely, gets its
 //! first retry after a long healthy stretch from the floor, not from the successes of that
@@ -125,7 +126,7 @@ const MIN_PERIOD: Duration = Duration::from_millis(1);
 /// `period` (default 1 s), plus a floor of `min_per_sec` retries per second (default 10) that
 /// accrues over time and never banks more than one second's worth. A budget with nothing left
 /// refuses the retry; the retry layer then returns the last error wrapped in
-/// [`BudgetExhausted`](super::BudgetExhausted). The module docs say exactly what is
+/// [`BudgetExhausted`](super::BudgetExhausted). The [module docs](crate::retry::budget) say exactly what is
 /// guaranteed and what each operation costs.
 ///
 /// Cloning is cheap (an `Arc`) and clones share one balance: give one budget to every retry
@@ -340,12 +341,12 @@ impl RetryBudget {
     }
 
     /// Records one success: a plain load and store on this thread's stripe. No clock read, no
-    /// lock, no read-modify-write (see the module docs).
+    /// lock, no read-modify-write (see the [module docs](crate::retry::budget)).
     #[inline]
     pub fn deposit(&self) {
         // Relaxed: withdrawals only need to see the count eventually (a late increment makes
         // the budget stricter for a moment), and a refund orders its own deposit (see
-        // `counts`). A load and a store rather than `fetch_add`: see the module docs.
+        // `Account::now_and_counts`). A load and a store rather than `fetch_add`: see the module docs.
         let stripe = &self.account.deposits[crate::sync::thread_index() % STRIPES].0;
         stripe.store(
             stripe.load(Ordering::Relaxed).wrapping_add(1),
@@ -363,7 +364,7 @@ impl RetryBudget {
     }
 
     /// Takes one retry from the budget; `false` when there is none left. Reads the clock once
-    /// and takes a short lock (see the module docs).
+    /// and takes a short lock (see the [module docs](crate::retry::budget)).
     pub fn withdraw(&self) -> bool {
         let (now, seen) = self.account.now_and_counts();
         let terms = &self.account.terms;
@@ -464,7 +465,7 @@ impl BudgetBuilder {
     /// refuses it with [`ConfigError::TooSmall`]). A success never pays once its period is
     /// over. It pays for more than nine tenths of it when the last withdrawal before it fell
     /// in the same tenth of the period; otherwise it is dated from the last withdrawal before it, so it pays for
-    /// less, or not at all (see the module docs).
+    /// less, or not at all (see the [module docs](crate::retry::budget)).
     ///
     /// Nothing is rounded: the window moves in tenths of the period, and the tenths are
     /// exact, the `n`-th starting at `n × period / 10` nanoseconds after the clock's start
@@ -972,7 +973,7 @@ mod tests {
     #[test]
     #[ignore = "issue 15: the floor is a one-second reserve"]
     fn the_floor_is_no_reserve_spent_at_once_at_the_onset() {
-        // DESIGN (Retry: Budget; Storms): a floor kept as a reserve that the first failures
+        // seawall's design (Retry: Budget; Storms): a floor kept as a reserve that the first failures
         // spend at once lets a burst of retries through just when the dependency falls over.
         // Today the floor starts full and refills to a whole second's worth in any quiet
         // second, and the module docs say so; issue 15 (adaptive budget, storms) redesigns

@@ -12,8 +12,8 @@ use super::service::{PolicyLanes, RetryService};
 /// and budget. A second policy has a budget of its own, unless it is given the same one
 /// with [`Builder::budget`](super::Builder::budget).
 ///
-/// The layer allocates the handles its services' calls hold the policy by (one per core, up
-/// to 8, 256 bytes each; see the [module docs](super#memory)) once, when it is made: build
+/// The layer allocates the handles its services' calls hold the policy by (one per core, rounded up
+/// to a power of two, at most 8, 256 bytes each; see the [module docs](super#memory)) once, when it is made: build
 /// the layer once, not per connection. Cloning the layer, and building a service with it,
 /// allocates nothing (one reference count).
 #[derive(Clone)]

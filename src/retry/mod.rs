@@ -75,8 +75,8 @@
 //! # Cost
 //!
 //! The success path (no retry) is designed against a bare `service_fn` and measured in
-//! `benches/retry.rs` (timings and callgrind instruction counts; the README has the
-//! figures): no allocation (a test counts them), no lock, no clock read. Per call the
+//! `benches/retry.rs` (timings) and `benches/instructions.sh` (instruction counts; the README
+//! has the figures): no allocation (a test counts them), no lock, no clock read. Per call the
 //! service adds:
 //!
 //! - a clone of the inner service: the readied one makes the call and the retries, as tower
@@ -113,7 +113,7 @@
 //! **Lanes.** A count written by every call is a cache line every core writes: two cores
 //! calling through one policy at once would spend most of a call moving that line between
 //! them. So a call does not take the policy's own count: a [`RetryLayer`] (and
-//! [`RetryService::new`]) makes one *lane* per core (up to 8) once, when it is built: a small
+//! [`RetryService::new`]) makes one *lane* per core (rounded up to a power of two, at most 8) once, when it is built: a small
 //! allocation of its own (128-byte aligned, 256 bytes with its counts) holding one reference
 //! to the policy. Each call clones the lane of its thread. The lanes only multiply the count:
 //! the policy and its budget stay one, shared. The circuit breaker holds its circuit the same
@@ -149,7 +149,7 @@
 
 mod attempt;
 mod attempts;
-mod budget;
+pub mod budget;
 mod error;
 mod future;
 mod layer;

@@ -1,5 +1,6 @@
 //! The retry's one observation seam: every retry and every give-up (retries used up, the
-//! deadline, a refusal by the budget, no timer, a request that cannot be copied) is sent here
+//! deadline, a refusal by the budget, no timer, a request that cannot be copied, an inner
+//! service no longer ready) is sent here
 //! as an [`Event`], from both the tower layer and the bare call. Listeners attach with
 //! [`Builder::listener`](super::Builder::listener); [`Builder::on_retry`](super::Builder::on_retry)
 //! is sugar for a listener of [`Event::Retry`]; `tracing` events (feature `tracing`) are
@@ -36,7 +37,8 @@ use std::time::Duration;
 pub enum Event<'a> {
     /// A failed attempt will be retried, after a delay.
     Retry(RetryEvent<'a>),
-    /// A retryable failure will not be retried: the call ends with it.
+    /// A retryable failure will not be retried: the call ends with it (with
+    /// [`GiveUpReason::NotReady`], with the inner service's `poll_ready` error instead).
     GiveUp(GiveUpEvent<'a>),
 }
 
@@ -68,7 +70,8 @@ pub struct GiveUpEvent<'a> {
     /// HTTP 503): the call returns that response as `Ok`, so this event is the only sign that
     /// it was not retried.
     pub response: bool,
-    /// The last attempt's error (a timed-out attempt's is tower's `Elapsed`); `None` for a
+    /// The last attempt's error (a timed-out attempt's is tower's `Elapsed`; with
+    /// [`GiveUpReason::NotReady`], the `poll_ready` error the call ends with); `None` for a
     /// response, and under the same condition as [`RetryEvent::error`].
     pub error: Option<&'a (dyn Error + 'static)>,
 }

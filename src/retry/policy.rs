@@ -367,7 +367,9 @@ impl Builder {
     /// A timeout for each attempt; an attempt that runs past it is retryable, and if it is
     /// the last, the call fails with `tower::timeout::error::Elapsed` (the bare call: with
     /// [`RetryError::Timeout`]). Every attempt is timed, so it needs a tokio runtime with
-    /// `enable_time`: without one no attempt is made and the call fails with
+    /// `enable_time`: without one the first attempt's future is never polled (the inner
+    /// service's `call` has run, and may have acted: tower's `Buffer` sends there) and the
+    /// call fails with
     /// [`TimerUnavailable`](super::TimerUnavailable) (see
     /// [Without a timer](super#without-a-timer)).
     pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
@@ -387,7 +389,7 @@ impl Builder {
     }
 
     /// Adds a listener of every [`Event`]: each retry, and each retryable failure that is
-    /// not retried and why (retries used up, the deadline, the budget's refusal, no timer).
+    /// not retried and why (see [`GiveUpReason`](super::GiveUpReason)).
     /// Runs on the calling task: keep it short.
     pub fn listener(mut self, listener: impl RetryListener) -> Self {
         self.observers.push(Arc::new(listener));

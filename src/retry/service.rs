@@ -57,7 +57,7 @@ pub struct RetryService<S, C, R> {
 
 impl<S, C, R> RetryService<S, C, R> {
     /// Wraps `inner`, retrying through `retry`. Allocates the handles the service's calls
-    /// hold the policy by (one per core, up to 8, 256 bytes each; clones of the service share
+    /// hold the policy by (one per core, rounded up to a power of two, at most 8, 256 bytes each; clones of the service share
     /// them), as [`RetryLayer::new`](super::RetryLayer::new) does once for every service it
     /// builds.
     pub fn new(inner: S, retry: Retry, classifier: C, clone_request: R) -> Self {

@@ -15,8 +15,9 @@
 //! there is no floor, so every retry granted must be paid for by a deposit: in all,
 //! `granted <= ratio × deposits`.
 //!
-//! The two depositing threads share one deposit stripe on purpose, as two threads do whenever
-//! more than [`STRIPES`] threads deposit. Their plain stores then overwrite each other's
+//! The two depositing threads try to share one deposit stripe, as two threads do whenever
+//! more than [`STRIPES`] threads deposit (they usually do; other tests of this binary take
+//! thread numbers too, so it is not guaranteed, and the bound is asserted either way). Their plain stores then overwrite each other's
 //! increments: when one of them is descheduled between its load and its store, the stripe
 //! steps *back* by everything the other deposited meanwhile (a whole time slice's worth, far
 //! more than 65,536). A withdrawal that reads that count, or one descheduled between reading
@@ -45,8 +46,9 @@ const DEPOSITS_PER_THREAD: u64 = 4_000_000;
 /// At most this many withdrawals per withdrawing thread (they stop once deposits are done).
 const MAX_WITHDRAWALS_PER_THREAD: u64 = 2_000_000;
 
-/// Stripes are handed out round-robin, process-wide, at a thread's first deposit: the tests of
-/// this file take turns, so that no other thread takes a stripe while one lines two up.
+/// Thread numbers (which pick the stripe) are handed out round-robin, process-wide, the first
+/// time a thread asks: the tests of this file take turns, so that they do not take numbers
+/// while one of them lines two threads up. (Other modules' tests still may.)
 static TURN: Mutex<()> = Mutex::new(());
 
 fn budget(ratio: f64) -> RetryBudget {

@@ -1,4 +1,4 @@
-//! A whole stack: the three tests the error model must pass (DESIGN.md, "Errors"), with
+//! A whole stack: the three tests the error model must pass (its contract in seawall's design), with
 //! seawall's layers and tower's own middleware side by side.
 
 use std::io;
