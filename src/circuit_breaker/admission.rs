@@ -52,11 +52,16 @@ impl Permit {
     /// Records the call's outcome and consumes the permit.
     #[inline(always)]
     pub fn record(mut self, outcome: Outcome) {
-        let token = self.token;
-        // Settle the permit first: if recording unwinds (a listener panics), `Drop` must not
-        // free the probe slot a second time. A closed permit releases nothing.
-        self.token.kind = Kind::Closed;
-        self.breaker.record_token(&token, outcome);
+        if self.token.kind == Kind::Probe {
+            // Settle a probe first: if recording unwinds (a listener panics), `Drop` must
+            // not free its slot a second time.
+            let token = self.token;
+            self.token.kind = Kind::Closed;
+            return self.breaker.record_token(&token, outcome);
+        }
+        // Anything else releases nothing on `Drop`: record in place, without a copy of the
+        // token (the copy and the store cost the hot path more than the rest of it).
+        self.breaker.record_token(&self.token, outcome);
     }
 
     /// Whether this permit is a half-open probe.
