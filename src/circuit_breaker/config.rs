@@ -290,12 +290,12 @@ impl Builder {
         if c.failure_threshold > MAX_FAILURE_THRESHOLD && c.failure_threshold != u32::MAX {
             // The count saturates at the maximum: a larger threshold would never be reached
             // without saying so.
-            return Err(ConfigError::OutOfRange {
-                field: "failure_threshold",
-                value: f64::from(c.failure_threshold),
-                min: 1.0,
-                max: f64::from(MAX_FAILURE_THRESHOLD),
-            });
+            ConfigError::check_within(
+                "failure_threshold",
+                f64::from(c.failure_threshold),
+                1.0,
+                f64::from(MAX_FAILURE_THRESHOLD),
+            )?;
         }
         check_rate("failure_rate", c.failure_rate)?;
         check_rate("slow_call_rate", c.slow_call_rate)?;
@@ -392,14 +392,12 @@ impl Builder {
                 field: "half_open_max_calls",
             });
         }
-        if c.half_open_max_calls > MAX_HALF_OPEN_CALLS {
-            return Err(ConfigError::OutOfRange {
-                field: "half_open_max_calls",
-                value: f64::from(c.half_open_max_calls),
-                min: 1.0,
-                max: f64::from(MAX_HALF_OPEN_CALLS),
-            });
-        }
+        ConfigError::check_within(
+            "half_open_max_calls",
+            f64::from(c.half_open_max_calls),
+            1.0,
+            f64::from(MAX_HALF_OPEN_CALLS),
+        )?;
         Ok(CircuitBreaker::from_config(self.config))
     }
 }

@@ -129,6 +129,13 @@ pin_project! {
 /// `Drop` keeps the success path's check inline and the box's drop out of line.
 struct RetrySlot<T, K>(Option<Pin<Box<Retrying<T, K>>>>);
 
+impl<T, K> RetrySlot<T, K> {
+    /// The attempt in flight or last made, from 1 (a call that never failed has no state).
+    fn attempt(&self) -> u32 {
+        self.0.as_ref().map_or(1, |r| r.attempt)
+    }
+}
+
 impl<T, K> Drop for RetrySlot<T, K> {
     #[inline]
     fn drop(&mut self) {
@@ -283,7 +290,7 @@ where
 {
     /// The attempt in flight or last made, from 1.
     pub(crate) fn attempt(&self) -> u32 {
-        self.retry.0.as_ref().map_or(1, |r| r.attempt)
+        self.retry.attempt()
     }
 }
 
@@ -398,7 +405,7 @@ where
                     if let Some(r) = this.retry.0.as_mut() {
                         *r.as_mut().project().armed = Armed::Nothing;
                     }
-                    let attempt = this.retry.0.as_ref().map_or(1, |r| r.attempt);
+                    let attempt = this.retry.attempt();
                     let slot = &mut this.retry.0;
                     let decision = attempt::after_attempt(
                         policy,
@@ -510,7 +517,7 @@ where
                         // tower's convention: a service that fails `poll_ready` is not ready
                         // for good; its error is the call's answer, and the retry announced
                         // to the listeners ends here.
-                        let attempt = this.retry.0.as_ref().map_or(1, |r| r.attempt);
+                        let attempt = this.retry.attempt();
                         this.state.set(State::Done);
                         let last = Last::Error(K::keep(e));
                         let finished =

@@ -497,13 +497,11 @@ impl BudgetBuilder {
         if self.period.is_zero() {
             return Err(ConfigError::Zero { field: "period" });
         }
-        if self.period < MIN_PERIOD {
-            return Err(ConfigError::TooSmall {
-                field: "period",
-                value: self.period.as_secs_f64(),
-                min: MIN_PERIOD.as_secs_f64(),
-            });
-        }
+        ConfigError::check_at_least(
+            "period",
+            self.period.as_secs_f64(),
+            MIN_PERIOD.as_secs_f64(),
+        )?;
         let clock = self.clock.unwrap_or_default();
         let terms = Terms {
             ratio: self.ratio,
