@@ -78,6 +78,10 @@ pub mod circuit_breaker;
 pub mod classify;
 pub mod clock;
 pub mod error;
+#[cfg(feature = "grpc")]
+pub mod grpc;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod retry;
 mod sync;
 

@@ -1,0 +1,6 @@
+//! gRPC (feature `grpc`): status classifiers from headers and trailers, and
+//! `grpc-retry-pushback-ms`, as gRPC's retry design (A6) specifies.
+
+mod classify;
+
+pub use classify::*;

@@ -1,0 +1,10 @@
+//! HTTP (feature `http`): response classifiers, `Retry-After`, idempotent-only retries,
+//! replayable request bodies, rejections answered as responses, and a standard client stack.
+
+mod body;
+mod classify;
+mod retry_after;
+
+pub use body::*;
+pub use classify::*;
+pub use retry_after::*;
