@@ -10,7 +10,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
 use super::observe::GiveUpReason;
-use super::policy::Policy;
+use super::policy::{LongRetryAfter, Policy};
 use crate::classify::{Classify, Outcome};
 use crate::clock::duration_to_nanos;
 use crate::error::ErrorKind;
@@ -109,19 +109,21 @@ impl Schedule {
 
 /// The decision after attempt `attempt` (from 1) ended with `verdict`.
 ///
-/// `can_resend`: a copy of the request is left for another attempt. `deadline`: in the policy
+/// `copy`: makes the copy of the request the next attempt will send (it is asked only for a
+/// retryable failure with retries left), or says why there is none. `deadline`: in the policy
 /// clock's nanoseconds. `backoff`: the call's next backoff delay, computed only when needed
 /// (a call that never retries draws nothing from its rng).
 ///
-/// The order is the policy's documented one: retries used up, then a request to resend, then
-/// the delay (the server's `Retry-After` capped by `max_delay`, else the backoff), then the
-/// deadline. A `Retry` still has to pass the budget ([`take_token`]), last, once its wait is
-/// armed, so that a retry refused for another reason costs no token.
+/// The order is the policy's documented one: retries used up, then a copy of the request,
+/// then the delay (the server's `Retry-After`, which must fit in `max_delay` unless the
+/// policy caps it, else the backoff), then the deadline. A `Retry` still has to pass the
+/// budget ([`take_token`]), last, once its wait is armed, so that a retry refused for another
+/// reason costs no token.
 pub(crate) fn after_attempt(
     policy: &Policy,
     attempt: u32,
     verdict: Verdict,
-    can_resend: bool,
+    copy: impl FnOnce() -> Result<(), GiveUpReason>,
     deadline: Option<u64>,
     backoff: impl FnOnce() -> Duration,
 ) -> Decision {
@@ -133,11 +135,18 @@ pub(crate) fn after_attempt(
     if attempt > policy.max_retries {
         return Decision::GiveUp(GiveUpReason::RetriesUsedUp);
     }
-    if !can_resend {
-        return Decision::GiveUp(GiveUpReason::RequestNotCopied);
+    if let Err(reason) = copy() {
+        return Decision::GiveUp(reason);
     }
+    let give_up_on_long_wait = policy.long_retry_after == LongRetryAfter::GiveUp;
     let (delay, retry_after) = match verdict.retry_after {
-        Some(d) => (d.min(policy.backoff.max_delay()), true),
+        Some(d) if d > policy.backoff.max_delay() => {
+            if give_up_on_long_wait {
+                return Decision::GiveUp(GiveUpReason::RetryAfterTooLong);
+            }
+            (policy.backoff.max_delay(), true)
+        }
+        Some(d) => (d, true),
         None => (backoff(), false),
     };
     if let Some(deadline) = deadline {
@@ -147,10 +156,26 @@ pub(crate) fn after_attempt(
             .now_nanos()
             .saturating_add(duration_to_nanos(delay));
         if wake >= deadline {
-            return Decision::GiveUp(GiveUpReason::Deadline);
+            return Decision::GiveUp(if retry_after && give_up_on_long_wait {
+                GiveUpReason::RetryAfterTooLong
+            } else {
+                GiveUpReason::Deadline
+            });
         }
     }
     Decision::Retry { delay, retry_after }
+}
+
+/// The longest wait the policy allows from now: its `max_delay`, or less if the deadline
+/// comes first. Told to the caller when a `Retry-After` was longer.
+pub(crate) fn allowed_wait(policy: &Policy, deadline: Option<u64>) -> Duration {
+    let max = policy.backoff.max_delay();
+    match deadline {
+        Some(d) => max.min(Duration::from_nanos(
+            d.saturating_sub(policy.clock.now_nanos()),
+        )),
+        None => max,
+    }
 }
 
 /// Takes the retry's token from the budget, if there is a budget: the last test a retry
@@ -194,9 +219,14 @@ mod tests {
     /// The whole decision as the state machine takes it: the step, then the budget.
     fn decide(p: &Retry, attempt: u32, verdict: Verdict, deadline: Option<u64>) -> Decision {
         let mut schedule = Schedule::new(&p.policy);
-        match after_attempt(&p.policy, attempt, verdict, true, deadline, || {
-            schedule.backoff(&p.policy, attempt)
-        }) {
+        match after_attempt(
+            &p.policy,
+            attempt,
+            verdict,
+            || Ok(()),
+            deadline,
+            || schedule.backoff(&p.policy, attempt),
+        ) {
             Decision::Retry { .. } if !take_token(&p.policy) => {
                 Decision::GiveUp(GiveUpReason::BudgetExhausted)
             }
@@ -278,25 +308,71 @@ mod tests {
     fn a_request_that_cannot_be_copied_is_not_retried() {
         let time = ManualClock::new();
         let p = policy(2, None, &time);
-        let d = after_attempt(&p.policy, 1, FAILURE, false, None, || ms(1));
+        let d = after_attempt(
+            &p.policy,
+            1,
+            FAILURE,
+            || Err(GiveUpReason::RequestNotCopied),
+            None,
+            || ms(1),
+        );
         assert_eq!(d, Decision::GiveUp(GiveUpReason::RequestNotCopied));
     }
 
     #[test]
-    fn retry_after_is_capped_by_max_delay_and_the_deadline() {
+    fn a_retry_after_over_max_delay_gives_up_unless_capped() {
         let time = ManualClock::new();
-        let p = policy(2, None, &time);
-        let hinted = Verdict {
+        let hinted = |secs| Verdict {
             outcome: Outcome::Failure,
-            retry_after: Some(Duration::from_secs(3600)),
+            retry_after: Some(Duration::from_secs(secs)),
         };
+        let p = policy(2, None, &time);
+        let max = p.backoff().max_delay();
         assert_eq!(
-            decide(&p, 1, hinted, None),
+            decide(&p, 1, hinted(3600), None),
+            Decision::GiveUp(GiveUpReason::RetryAfterTooLong)
+        );
+        // Within `max_delay`: the server's wait, as asked.
+        assert_eq!(
+            decide(&p, 1, hinted(2), None),
             Decision::Retry {
-                delay: p.backoff().max_delay(),
+                delay: Duration::from_secs(2),
                 retry_after: true
             }
         );
+        // A deadline nearer than the asked wait: too long as well.
+        let deadline = Some(duration_to_nanos(Duration::from_secs(1)));
+        assert_eq!(
+            decide(&p, 1, hinted(2), deadline),
+            Decision::GiveUp(GiveUpReason::RetryAfterTooLong)
+        );
+        assert_eq!(allowed_wait(&p.policy, deadline), Duration::from_secs(1));
+        assert_eq!(allowed_wait(&p.policy, None), max);
+
+        let capped = Retry::builder()
+            .max_retries(2)
+            .no_budget()
+            .long_retry_after(LongRetryAfter::Cap)
+            .clock(Clock::from(time.clone()))
+            .build()
+            .unwrap();
+        assert_eq!(
+            decide(&capped, 1, hinted(3600), None),
+            Decision::Retry {
+                delay: max,
+                retry_after: true
+            }
+        );
+        assert_eq!(
+            decide(&capped, 1, hinted(2), deadline),
+            Decision::GiveUp(GiveUpReason::Deadline)
+        );
+    }
+
+    #[test]
+    fn the_backoff_is_cut_by_the_deadline() {
+        let time = ManualClock::new();
+        let p = policy(2, None, &time);
         // 100 ms from now would reach a deadline 100 ms away: no time left for an attempt.
         time.advance(ms(50));
         let deadline = Some(duration_to_nanos(ms(150)));

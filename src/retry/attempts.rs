@@ -81,6 +81,13 @@ pub(crate) enum Ending {
     AsIs,
     BudgetExhausted,
     NoTimer,
+    /// The server asked for a longer wait than the policy allows.
+    RetryAfterTooLong {
+        retry_after: Duration,
+        allowed: Duration,
+    },
+    /// The request could not be copied for a retry.
+    NotCopied,
 }
 
 pub(crate) struct Finished<T, K> {
@@ -102,8 +109,12 @@ pin_project! {
         #[pin]
         state: State<S::Future>,
         svc: S,
-        // The copy kept for the next attempt; `None` once no retry is possible.
+        // The original, kept to copy for the next attempts; `None` once no retry is possible
+        // (why: `no_copy`).
         request: Option<Req>,
+        // The copy the next attempt sends, made when the retry is decided.
+        next: Option<Req>,
+        no_copy: GiveUpReason,
         classifier: C,
         clone_request: R,
         // In the policy clock's nanoseconds; `NO_DEADLINE` when none.
@@ -255,13 +266,15 @@ where
 {
     #[inline]
     pub(crate) fn new(mut svc: S, req: Req, policy: P, classifier: C, clone_request: R) -> Self {
-        let (first, kept) = if policy.max_retries > 0 {
-            match clone_request.clone_request(&req) {
-                Some(copy) => (copy, Some(req)),
-                None => (req, None), // cannot be copied: sent once
-            }
+        let (first, kept, no_copy) = if policy.max_retries == 0 {
+            (req, None, GiveUpReason::RetriesUsedUp) // no retries: nothing to keep
+        } else if !clone_request.is_idempotent(&req) {
+            (req, None, GiveUpReason::NotIdempotent) // must not be sent twice: not copied
         } else {
-            (req, None) // no retries: nothing to keep
+            match clone_request.clone_request(&req) {
+                Some(copy) => (copy, Some(req), GiveUpReason::RequestNotCopied),
+                None => (req, None, GiveUpReason::RequestNotCopied), // sent once
+            }
         };
         let deadline = if policy.deadline.is_some() {
             policy.deadline_from_now()
@@ -275,6 +288,8 @@ where
             state: State::Called { future },
             svc,
             request: kept,
+            next: None,
+            no_copy,
             classifier,
             clone_request,
             deadline,
@@ -407,12 +422,25 @@ where
                     }
                     let attempt = this.retry.attempt();
                     let slot = &mut this.retry.0;
+                    let deadline = Some(*this.deadline).filter(|d| *d != NO_DEADLINE);
+                    let (kept, next, clone_request) =
+                        (&mut *this.request, &mut *this.next, &*this.clone_request);
+                    let no_copy = *this.no_copy;
                     let decision = attempt::after_attempt(
                         policy,
                         attempt,
                         verdict,
-                        this.request.is_some(),
-                        Some(*this.deadline).filter(|d| *d != NO_DEADLINE),
+                        || {
+                            let copy = clone_request.clone_request(kept.as_ref().ok_or(no_copy)?);
+                            // The next attempt is the last: the original is not needed any
+                            // more (nor, if it could not be copied, for anything else).
+                            if copy.is_none() || attempt >= policy.max_retries {
+                                *kept = None;
+                            }
+                            *next = Some(copy.ok_or(GiveUpReason::RequestNotCopied)?);
+                            Ok(())
+                        },
+                        deadline,
                         || {
                             let r = slot.get_or_insert_with(Retrying::boxed);
                             r.as_mut()
@@ -436,7 +464,14 @@ where
                         }
                         Decision::GiveUp(reason) => {
                             this.state.set(State::Done);
-                            return Poll::Ready(give_up::<_, _, K>(policy, attempt, reason, last));
+                            let mut finished = give_up::<_, _, K>(policy, attempt, reason, last);
+                            if reason == GiveUpReason::RetryAfterTooLong {
+                                finished.ending = Ending::RetryAfterTooLong {
+                                    retry_after: verdict.retry_after.unwrap_or_default(),
+                                    allowed: attempt::allowed_wait(policy, deadline),
+                                };
+                            }
+                            return Poll::Ready(finished);
                         }
                         Decision::Retry { delay, retry_after } => {
                             let r = this.retry.0.get_or_insert_with(Retrying::boxed);
@@ -533,19 +568,7 @@ where
                         return Poll::Ready(this.give_up_waiting(GiveUpReason::RetriesUsedUp));
                     };
                     let next = r.attempt.saturating_add(1);
-                    let req = if next > policy.max_retries {
-                        this.request.take() // the last attempt: send the original
-                    } else {
-                        match this
-                            .request
-                            .as_ref()
-                            .and_then(|req| this.clone_request.clone_request(req))
-                        {
-                            Some(copy) => Some(copy),
-                            None => this.request.take(),
-                        }
-                    };
-                    let Some(req) = req else {
+                    let Some(req) = this.next.take() else {
                         // Unreachable: a retry is decided only with a request left.
                         return Poll::Ready(this.give_up_waiting(GiveUpReason::RequestNotCopied));
                     };
@@ -624,6 +647,7 @@ fn give_up<T, E, K: Keep<E>>(
     let ending = match reason {
         GiveUpReason::BudgetExhausted => Ending::BudgetExhausted,
         GiveUpReason::NoTimer => Ending::NoTimer,
+        GiveUpReason::RequestNotCopied => Ending::NotCopied,
         _ => Ending::AsIs,
     };
     Finished { last, ending }

@@ -3,6 +3,7 @@
 use std::error::Error;
 use std::fmt;
 use std::sync::Once;
+use std::time::Duration;
 
 use crate::error::{BoxError, ErrorKind, HasErrorKind};
 
@@ -103,6 +104,127 @@ impl Error for TimerUnavailable {
     }
 }
 
+/// The server asked for a wait before the next attempt (`Retry-After`, gRPC pushback) longer
+/// than the policy allows (its `max_delay`, or what is left before its deadline): the call
+/// gives up at once rather than retry earlier than the server asked (see
+/// [`Builder::long_retry_after`](super::Builder::long_retry_after)).
+///
+/// Returned (boxed) by the retry service, in place of the last result: also when that was a
+/// response the classifier called retryable (a 429 or 503), which is dropped. Its
+/// [`source`](Error::source) is the last error, if the last attempt failed with one. Its
+/// [`ErrorKind`] is that error's, [`ErrorKind::Inner`] for a response.
+#[derive(Debug)]
+pub struct RetryAfterTooLong {
+    retry_after: Duration,
+    allowed: Duration,
+    source: Option<BoxError>,
+}
+
+impl RetryAfterTooLong {
+    /// The server asked for `retry_after`, the policy allowed `allowed`; `last_error` is the
+    /// last attempt's error (`None`: it ended with a response).
+    pub fn new(retry_after: Duration, allowed: Duration, last_error: Option<BoxError>) -> Self {
+        static REGISTERED: Once = Once::new();
+        REGISTERED.call_once(ErrorKind::register::<RetryAfterTooLong>);
+        RetryAfterTooLong {
+            retry_after,
+            allowed,
+            source: last_error,
+        }
+    }
+
+    /// The wait the server asked for.
+    pub fn retry_after(&self) -> Duration {
+        self.retry_after
+    }
+
+    /// The longest wait the policy allowed.
+    pub fn allowed(&self) -> Duration {
+        self.allowed
+    }
+
+    /// The last attempt's error, if it ended with one.
+    pub fn last_error(&self) -> Option<&(dyn Error + Send + Sync + 'static)> {
+        self.source.as_deref()
+    }
+}
+
+impl fmt::Display for RetryAfterTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "server asked to retry after {:?}, longer than allowed ({:?}); not retrying",
+            self.retry_after, self.allowed
+        )
+    }
+}
+
+impl HasErrorKind for RetryAfterTooLong {
+    fn error_kind(&self) -> ErrorKind {
+        self.source
+            .as_deref()
+            .map_or(ErrorKind::Inner, |e| ErrorKind::of(e))
+    }
+}
+
+impl Error for RetryAfterTooLong {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+/// A retryable error that was not retried because the request could not be copied for
+/// another attempt: its [`CloneRequest`](super::CloneRequest) returned `None` (with the
+/// `http` feature: a body over its replay limit, or one that failed mid-stream). The request
+/// was sent once.
+///
+/// Returned (boxed) by the retry service in place of the last error, which is its
+/// [`source`](Error::source) and gives its [`ErrorKind`]. A retryable *response* that could
+/// not be retried is returned as it is (a [`GiveUp`](super::Event::GiveUp) event says why).
+#[derive(Debug)]
+pub struct RequestNotCopied {
+    source: BoxError,
+}
+
+impl RequestNotCopied {
+    /// `last_error` was not retried: the request could not be copied.
+    pub fn new(last_error: impl Into<BoxError>) -> Self {
+        static REGISTERED: Once = Once::new();
+        REGISTERED.call_once(ErrorKind::register::<RequestNotCopied>);
+        RequestNotCopied {
+            source: last_error.into(),
+        }
+    }
+
+    /// The last (and only) attempt's error.
+    pub fn last_error(&self) -> &(dyn Error + Send + Sync + 'static) {
+        &*self.source
+    }
+
+    /// The last attempt's error, by value.
+    pub fn into_last_error(self) -> BoxError {
+        self.source
+    }
+}
+
+impl fmt::Display for RequestNotCopied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("request could not be copied for a retry; not retrying")
+    }
+}
+
+impl HasErrorKind for RequestNotCopied {
+    fn error_kind(&self) -> ErrorKind {
+        ErrorKind::of(&*self.source)
+    }
+}
+
+impl Error for RequestNotCopied {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&*self.source)
+    }
+}
+
 /// The error of [`Retry::call`](super::Retry::call): the last attempt's own error, or why the
 /// call was not retried, as a typed enum since no layers stack here.
 ///
@@ -124,6 +246,15 @@ pub enum RetryError<E> {
     /// A retry needed a wait and no timer is available (see [`TimerUnavailable`]); this is
     /// the last attempt's error (`None`: no attempt could be made).
     TimerUnavailable(Option<E>),
+    /// The server asked for a longer wait than the policy allows (see
+    /// [`RetryAfterTooLong`]); `last` is the last attempt's error (`None`: it ended with a
+    /// value the classifier called retryable, which is dropped).
+    RetryAfterTooLong {
+        /// The wait the server asked for.
+        retry_after: Duration,
+        /// The last attempt's error.
+        last: Option<E>,
+    },
 }
 
 impl<E: 'static> RetryError<E> {
@@ -139,7 +270,9 @@ impl<E> RetryError<E> {
     pub fn into_inner(self) -> Option<E> {
         match self {
             RetryError::Inner(e) => Some(e),
-            RetryError::BudgetExhausted(e) | RetryError::TimerUnavailable(e) => e,
+            RetryError::BudgetExhausted(e)
+            | RetryError::TimerUnavailable(e)
+            | RetryError::RetryAfterTooLong { last: e, .. } => e,
             RetryError::Timeout => None,
         }
     }
@@ -156,10 +289,13 @@ impl<E> RetryError<E> {
         E: 'static,
     {
         match self {
-            RetryError::Inner(e) | RetryError::TimerUnavailable(Some(e)) => ErrorKind::of_any(e),
+            RetryError::Inner(e)
+            | RetryError::TimerUnavailable(Some(e))
+            | RetryError::RetryAfterTooLong { last: Some(e), .. } => ErrorKind::of_any(e),
             RetryError::Timeout => ErrorKind::Timeout,
             RetryError::BudgetExhausted(_) => ErrorKind::BudgetExhausted,
-            RetryError::TimerUnavailable(None) => ErrorKind::Inner,
+            RetryError::TimerUnavailable(None)
+            | RetryError::RetryAfterTooLong { last: None, .. } => ErrorKind::Inner,
         }
     }
 }
@@ -177,6 +313,10 @@ impl<E: fmt::Display> fmt::Display for RetryError<E> {
                 f.write_str("retry budget exhausted; not retrying a timed-out attempt")
             }
             RetryError::TimerUnavailable(_) => fmt::Display::fmt(&TimerUnavailableMessage, f),
+            RetryError::RetryAfterTooLong { retry_after, .. } => write!(
+                f,
+                "server asked to retry after {retry_after:?}, longer than allowed; not retrying"
+            ),
         }
     }
 }
@@ -198,7 +338,9 @@ impl<E: Error + 'static> Error for RetryError<E> {
         ErrorKind::register::<Self>();
         match self {
             RetryError::Inner(e) => e.source(),
-            RetryError::BudgetExhausted(Some(e)) | RetryError::TimerUnavailable(Some(e)) => Some(e),
+            RetryError::BudgetExhausted(Some(e))
+            | RetryError::TimerUnavailable(Some(e))
+            | RetryError::RetryAfterTooLong { last: Some(e), .. } => Some(e),
             _ => None,
         }
     }

@@ -12,7 +12,7 @@ use tower::timeout::error::Elapsed;
 use tower_service::Service;
 
 use super::attempts::{Attempts, Ending, Finished, Last};
-use super::error::{BudgetExhausted, TimerUnavailable};
+use super::error::{BudgetExhausted, RequestNotCopied, RetryAfterTooLong, TimerUnavailable};
 use super::policy::{CloneRequest, Policy};
 use crate::classify::Classify;
 use crate::error::BoxError;
@@ -90,9 +90,13 @@ where
 /// The layer's answer: the last response, the last error, or a refusal wrapping it.
 #[inline]
 fn boxed<T>(finished: Finished<T, BoxError>) -> Result<T, BoxError> {
-    // A retryable response that was not retried is still the answer (a `GiveUp` event said so).
+    // A retryable response that was not retried is still the answer (a `GiveUp` event said
+    // so), unless the server asked for a wait the policy does not allow.
     let error = match finished.last {
-        Last::Response(response) => return Ok(response),
+        Last::Response(response) => match finished.ending {
+            Ending::RetryAfterTooLong { .. } => None,
+            _ => return Ok(response),
+        },
         Last::Error(e) => Some(e),
         Last::TimedOut => Some(Box::new(Elapsed::new()) as BoxError),
         Last::NotMade => None,
@@ -100,6 +104,14 @@ fn boxed<T>(finished: Finished<T, BoxError>) -> Result<T, BoxError> {
     Err(match (finished.ending, error) {
         (Ending::AsIs, Some(e)) => e,
         (Ending::BudgetExhausted, Some(e)) => Box::new(BudgetExhausted::new(e)),
+        (Ending::NotCopied, Some(e)) => Box::new(RequestNotCopied::new(e)),
+        (
+            Ending::RetryAfterTooLong {
+                retry_after,
+                allowed,
+            },
+            e,
+        ) => Box::new(RetryAfterTooLong::new(retry_after, allowed, e)),
         (_, e) => Box::new(TimerUnavailable::new(e)),
     })
 }

@@ -159,9 +159,11 @@ mod service;
 
 pub use crate::backoff::{Backoff, BackoffBuilder, Delays, Growth, Jitter};
 pub use budget::{BudgetBuilder, RetryBudget, STRIPES};
-pub use error::{BudgetExhausted, RetryError, TimerUnavailable};
+pub use error::{
+    BudgetExhausted, RequestNotCopied, RetryAfterTooLong, RetryError, TimerUnavailable,
+};
 pub use future::ResponseFuture;
 pub use layer::RetryLayer;
 pub use observe::{Event, GiveUpEvent, GiveUpReason, RetryEvent, RetryListener};
-pub use policy::{Builder, ByClone, CloneRequest, DefaultRetryClassifier, Retry};
+pub use policy::{Builder, ByClone, CloneRequest, DefaultRetryClassifier, LongRetryAfter, Retry};
 pub use service::RetryService;

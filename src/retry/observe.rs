@@ -1,6 +1,6 @@
 //! The retry's one observation seam: every retry and every give-up (retries used up, the
-//! deadline, a refusal by the budget, no timer, a request that cannot be copied, an inner
-//! service no longer ready) is sent here
+//! deadline, a refusal by the budget, no timer, a request that cannot be copied or must not
+//! be sent twice, a `Retry-After` too long, an inner service no longer ready) is sent here
 //! as an [`Event`], from both the tower layer and the bare call. Listeners attach with
 //! [`Builder::listener`](super::Builder::listener); [`Builder::on_retry`](super::Builder::on_retry)
 //! is sugar for a listener of [`Event::Retry`]; `tracing` events (feature `tracing`) are
@@ -90,8 +90,17 @@ pub enum GiveUpReason {
     /// A wait was needed and no timer is available (no tokio runtime with its time driver
     /// enabled): see [`TimerUnavailable`](super::TimerUnavailable).
     NoTimer,
-    /// The request could not be copied for another attempt.
+    /// The request could not be copied for another attempt (its
+    /// [`CloneRequest`](super::CloneRequest) said so: a request that cannot be cloned, a body
+    /// that outgrew its replay limit or failed mid-stream).
     RequestNotCopied,
+    /// The request must not be sent twice ([`CloneRequest::is_idempotent`](super::CloneRequest::is_idempotent)
+    /// said so: with the `http` feature, a `POST` without an `Idempotency-Key`).
+    NotIdempotent,
+    /// The server asked for a wait (`Retry-After`, gRPC pushback) longer than the policy
+    /// allows (its `max_delay`, or what is left before the deadline): retrying earlier would
+    /// go against the server's wish (see [`Builder::long_retry_after`](super::Builder::long_retry_after)).
+    RetryAfterTooLong,
     /// The inner service failed `poll_ready` before the retry: by tower's convention it is not
     /// ready for good, and its error is the call's answer.
     NotReady,
@@ -105,6 +114,8 @@ impl fmt::Display for GiveUpReason {
             GiveUpReason::BudgetExhausted => "retry budget exhausted",
             GiveUpReason::NoTimer => "no timer available",
             GiveUpReason::RequestNotCopied => "request cannot be copied",
+            GiveUpReason::NotIdempotent => "request is not idempotent",
+            GiveUpReason::RetryAfterTooLong => "server asked for a longer wait than allowed",
             GiveUpReason::NotReady => "inner service not ready for good",
         })
     }

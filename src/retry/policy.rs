@@ -38,14 +38,27 @@ impl<T, E> Classify<T, E> for DefaultRetryClassifier {
     }
 }
 
-/// How a request is copied for the next attempt. `None` means it cannot be: it is sent once,
-/// and its result returned as is.
+/// How a request is copied for the next attempt, and whether it may be sent again at all.
 ///
-/// Implemented by [`ByClone`] (the default, for `Req: Clone`) and by every closure
-/// `Fn(&Req) -> Option<Req>`.
+/// Implemented by [`ByClone`] (the default, for `Req: Clone`), by every closure
+/// `Fn(&Req) -> Option<Req>`, and (feature `http`) by `seawall::http::HttpRequests`, which
+/// retries only idempotent requests and replays their bodies.
+///
+/// A request is copied before its first attempt (the copy is sent, the original kept) and
+/// again before each retry, from the kept original.
 pub trait CloneRequest<Req> {
-    /// A copy of `req` for another attempt, or `None` if it cannot be copied.
+    /// A copy of `req` for another attempt, or `None` if it cannot be copied (now or any
+    /// more: a streamed body that outgrew its replay buffer). Without a copy the call is not
+    /// retried ([`GiveUpReason::RequestNotCopied`](super::GiveUpReason::RequestNotCopied)).
     fn clone_request(&self, req: &Req) -> Option<Req>;
+
+    /// Whether `req` may be sent more than once (default: yes). Asked once, before the first
+    /// attempt; a request that may not is neither copied nor retried, and its result is
+    /// returned as it is ([`GiveUpReason::NotIdempotent`](super::GiveUpReason::NotIdempotent)).
+    fn is_idempotent(&self, req: &Req) -> bool {
+        let _ = req;
+        true
+    }
 }
 
 /// Copies requests with their `Clone` implementation.
@@ -69,12 +82,27 @@ where
     }
 }
 
+/// What to do when the server asks for a wait (`Retry-After`, gRPC pushback) longer than
+/// the policy allows: its backoff's `max_delay`, or what is left before the deadline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum LongRetryAfter {
+    /// Give up at once, with [`RetryAfterTooLong`](super::RetryAfterTooLong) (the bare call:
+    /// [`RetryError::RetryAfterTooLong`]): retrying earlier would go against the server's
+    /// wish, and waiting longer than allowed against the caller's. The default.
+    #[default]
+    GiveUp,
+    /// Wait what the policy allows (`max_delay`) and retry then; past the deadline, give up
+    /// with the last result as with any backoff.
+    Cap,
+}
+
 /// The validated policy, shared by every clone of a [`Retry`], the services it builds and
 /// their calls in flight (each response future holds it through a lane, see
 /// [`Lanes`](crate::sync::Lanes), so a call outlives its stack).
 pub(crate) struct Policy {
     pub(crate) max_retries: u32,
     pub(crate) retry_refusals: bool,
+    pub(crate) long_retry_after: LongRetryAfter,
     pub(crate) backoff: Backoff,
     pub(crate) budget: Option<RetryBudget>,
     pub(crate) deadline: Option<Duration>,
@@ -208,6 +236,12 @@ impl Retry {
             (Ending::AsIs, None) => RetryError::Timeout,
             (Ending::BudgetExhausted, e) => RetryError::BudgetExhausted(e),
             (Ending::NoTimer, e) => RetryError::TimerUnavailable(e),
+            (Ending::RetryAfterTooLong { retry_after, .. }, last) => {
+                RetryError::RetryAfterTooLong { retry_after, last }
+            }
+            // The bare call copies no request (the closure makes each attempt's).
+            (Ending::NotCopied, Some(e)) => RetryError::Inner(e),
+            (Ending::NotCopied, None) => RetryError::Timeout,
         }
         .registered())
     }
@@ -287,6 +321,7 @@ enum BudgetSetting {
 /// | [`attempt_timeout`](Self::attempt_timeout) | none |
 /// | [`on_retry`](Self::on_retry) / [`listener`](Self::listener) | none |
 /// | [`retry_refusals`](Self::retry_refusals) | `false`: an open circuit or an inner budget's refusal is not retried |
+/// | [`long_retry_after`](Self::long_retry_after) | [`LongRetryAfter::GiveUp`]: a `Retry-After` over `max_delay` or past the deadline ends the call |
 /// | [`seed`](Self::seed) | from the OS |
 /// | [`clock`](Self::clock) | tokio's clock |
 #[must_use]
@@ -298,6 +333,7 @@ pub struct Builder {
     attempt_timeout: Option<Duration>,
     observers: Observers,
     retry_refusals: bool,
+    long_retry_after: LongRetryAfter,
     seed: Option<u64>,
     clock: Option<Clock>,
 }
@@ -312,6 +348,7 @@ impl Default for Builder {
             attempt_timeout: None,
             observers: Observers::default(),
             retry_refusals: false,
+            long_retry_after: LongRetryAfter::GiveUp,
             seed: None,
             clock: None,
         }
@@ -405,6 +442,15 @@ impl Builder {
         self
     }
 
+    /// What to do when the server asks for a wait longer than allowed (default
+    /// [`LongRetryAfter::GiveUp`]). The wait comes from the classifier's
+    /// [`retry_after`](crate::Classify::retry_after): with the `http` feature, a 429's or
+    /// 503's `Retry-After` (RFC 9110, section 10.2.3); with `grpc`, `grpc-retry-pushback-ms`.
+    pub fn long_retry_after(mut self, long: LongRetryAfter) -> Self {
+        self.long_retry_after = long;
+        self
+    }
+
     /// Seeds the jitter, for reproducible delays: the `n`-th call to retry (from 0) draws its
     /// delays from `SmallRng::seed_from_u64(seed + n)`. Default: a seed from the OS.
     pub fn seed(mut self, seed: u64) -> Self {
@@ -457,6 +503,7 @@ impl Builder {
         let policy = crate::sync::Arc::new(Policy {
             max_retries: self.max_retries,
             retry_refusals: self.retry_refusals,
+            long_retry_after: self.long_retry_after,
             backoff,
             budget,
             deadline: self.deadline,

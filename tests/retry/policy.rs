@@ -13,7 +13,8 @@ use seawall::circuit_breaker::CircuitBreaker;
 use seawall::classify::{Classify, Outcome};
 use seawall::clock::{Clock, ManualClock};
 use seawall::retry::{
-    Backoff, BudgetExhausted, Jitter, Retry, RetryBudget, RetryError, RetryEvent,
+    Backoff, BudgetExhausted, CloneRequest, Event, GiveUpReason, Jitter, LongRetryAfter,
+    RequestNotCopied, Retry, RetryAfterTooLong, RetryBudget, RetryError, RetryEvent,
 };
 use seawall::{BoxError, ConfigError, ErrorKind};
 use tokio::time::Instant;
@@ -408,9 +409,10 @@ async fn retry_after_replaces_the_backoff() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn retry_after_is_capped_by_max_delay() {
+async fn retry_after_is_capped_by_max_delay_when_told_to() {
     let retry = Retry::builder()
         .no_budget()
+        .long_retry_after(LongRetryAfter::Cap)
         .backoff(no_jitter(ms(500)).max_delay(ms(4000)))
         .build()
         .unwrap();
@@ -436,9 +438,81 @@ async fn retry_after_past_the_deadline_gives_up_at_once() {
         .service(svc);
     let start = Instant::now();
     let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
-    assert_eq!(err.to_string(), "failure 1");
+    let too_long = err.downcast_ref::<RetryAfterTooLong>().unwrap();
+    assert_eq!(too_long.retry_after(), ms(5000));
+    assert_eq!(too_long.allowed(), ms(2000));
+    assert_eq!(too_long.last_error().unwrap().to_string(), "failure 1");
+    assert_eq!(ErrorKind::of(&*err), ErrorKind::Inner);
     assert_eq!(calls.lock().unwrap().len(), 1);
     assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_over_max_delay_gives_up_at_once_instead_of_retrying_early() {
+    let retry = Retry::builder()
+        .no_budget()
+        .backoff(no_jitter(ms(500)).max_delay(ms(4000)))
+        .build()
+        .unwrap();
+    let (svc, calls) = flaky(1);
+    let mut svc = ServiceBuilder::new()
+        .layer(retry.layer().classifier(RetryAfter(ms(60_000))))
+        .service(svc);
+    let start = Instant::now();
+    let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
+    let too_long = err.downcast_ref::<RetryAfterTooLong>().unwrap();
+    assert_eq!(
+        (too_long.retry_after(), too_long.allowed()),
+        (ms(60_000), ms(4000))
+    );
+    assert_eq!(calls.lock().unwrap().len(), 1);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+
+    // The bare call decides the same way.
+    let r: Result<u32, RetryError<BoxError>> = retry
+        .call_with(&RetryAfter(ms(60_000)), || async { Err("busy".into()) })
+        .await;
+    match r {
+        Err(RetryError::RetryAfterTooLong { retry_after, last }) => {
+            assert_eq!(retry_after, ms(60_000));
+            assert_eq!(last.unwrap().to_string(), "busy");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_too_long_on_a_retryable_response_is_an_error() {
+    // A 429-like response with a Retry-After the policy cannot honour: the caller learns why
+    // instead of receiving a response that looks like the server's last word.
+    #[derive(Clone)]
+    struct Busy;
+    impl Classify<u32, BoxError> for Busy {
+        fn classify(&self, r: &Result<u32, BoxError>) -> Outcome {
+            match r {
+                Ok(429) => Outcome::Failure,
+                Ok(_) => Outcome::Success,
+                Err(_) => Outcome::Failure,
+            }
+        }
+        fn retry_after(&self, _: &Result<u32, BoxError>) -> Option<Duration> {
+            Some(Duration::from_secs(3600))
+        }
+    }
+    let retry = Retry::builder().no_budget().build().unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let mut svc = ServiceBuilder::new()
+        .layer(retry.layer().classifier(Busy))
+        .service(service_fn(move |_: u32| {
+            c.fetch_add(1, Ordering::Relaxed);
+            async { Ok::<u32, BoxError>(429) }
+        }));
+    let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
+    let too_long = err.downcast_ref::<RetryAfterTooLong>().unwrap();
+    assert!(too_long.last_error().is_none());
+    assert_eq!(too_long.retry_after(), Duration::from_secs(3600));
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
 }
 
 // ===== classification =====
@@ -555,7 +629,58 @@ async fn request_that_cannot_be_cloned_is_sent_once() {
         .await
         .unwrap_err();
     assert_eq!(calls.load(Ordering::Relaxed), 1);
-    assert_eq!(err.to_string(), "stream 9 failed");
+    // The error says why it was not retried, and carries the attempt's own error.
+    let not_copied = err.downcast_ref::<RequestNotCopied>().unwrap();
+    assert_eq!(not_copied.last_error().to_string(), "stream 9 failed");
+    assert_eq!(ErrorKind::of(&*err), ErrorKind::Inner);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_that_must_not_be_sent_twice_is_neither_copied_nor_retried() {
+    // A POST-like request: copyable, but not idempotent.
+    #[derive(Clone)]
+    struct Post;
+    struct OnlyIdempotent(Arc<AtomicU32>);
+    impl CloneRequest<Post> for OnlyIdempotent {
+        fn clone_request(&self, req: &Post) -> Option<Post> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Some(req.clone())
+        }
+        fn is_idempotent(&self, _: &Post) -> bool {
+            false
+        }
+    }
+    impl Clone for OnlyIdempotent {
+        fn clone(&self) -> Self {
+            OnlyIdempotent(self.0.clone())
+        }
+    }
+    let reasons = Arc::new(Mutex::new(Vec::new()));
+    let r = reasons.clone();
+    let retry = Retry::builder()
+        .no_budget()
+        .listener(move |e: &Event<'_>| {
+            if let Event::GiveUp(g) = e {
+                r.lock().unwrap().push(g.reason);
+            }
+        })
+        .build()
+        .unwrap();
+    let copies = Arc::new(AtomicU32::new(0));
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let mut svc = ServiceBuilder::new()
+        .layer(retry.layer().clone_request(OnlyIdempotent(copies.clone())))
+        .service(service_fn(move |_: Post| {
+            c.fetch_add(1, Ordering::Relaxed);
+            async { Err::<u32, BoxError>("reset".into()) }
+        }));
+    let err = svc.ready().await.unwrap().call(Post).await.unwrap_err();
+    // Returned as it is: nothing was wrong with copying, the request may not be repeated.
+    assert_eq!(err.to_string(), "reset");
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+    assert_eq!(copies.load(Ordering::Relaxed), 0);
+    assert_eq!(*reasons.lock().unwrap(), [GiveUpReason::NotIdempotent]);
 }
 
 #[tokio::test(start_paused = true)]
