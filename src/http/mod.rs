@@ -3,8 +3,12 @@
 
 mod body;
 mod classify;
+mod request;
+mod response;
 mod retry_after;
 
 pub use body::*;
 pub use classify::*;
+pub use request::*;
+pub use response::*;
 pub use retry_after::*;

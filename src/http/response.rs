@@ -1,0 +1,224 @@
+//! The server side: seawall's rejections answered as HTTP responses, so an axum router
+//! needs no hand-written `HandleErrorLayer`.
+//!
+//! | error ([`ErrorKind`]) | response |
+//! |---|---|
+//! | [`CircuitOpen`] | 503 Service Unavailable, `Retry-After`: the time to the next probe in whole seconds, rounded up (at least 1) |
+//! | [`RetryAfterTooLong`] | 503, `Retry-After`: the wait the dependency asked for, rounded up |
+//! | [`ErrorKind::BudgetExhausted`] | 503, no `Retry-After` |
+//! | [`ErrorKind::Timeout`] | 504 Gateway Timeout |
+//! | anything else | 500 Internal Server Error |
+//!
+//! Status codes as RFC 9110 defines them (sections 15.6.4 and 15.6.5; `Retry-After`: 10.2.3).
+//! The body is empty (`B::default()`).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use seawall::circuit_breaker::CircuitBreaker;
+//! use seawall::http::RejectionResponseLayer;
+//! use seawall::BoxError;
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//!
+//! let breaker = CircuitBreaker::builder().failure_threshold(1).build().expect("valid");
+//! let svc = ServiceBuilder::new()
+//!     .layer(RejectionResponseLayer::new())
+//!     .layer(breaker.layer())
+//!     .service(service_fn(|_: http::Request<String>| async {
+//!         Err::<http::Response<String>, BoxError>("database down".into())
+//!     }));
+//! let req = || http::Request::new(String::new());
+//! // The handler's own error: 500. It opened the circuit: 503 with a Retry-After.
+//! assert_eq!(svc.clone().oneshot(req()).await.unwrap().status(), 500);
+//! let rejected = svc.oneshot(req()).await.unwrap();
+//! assert_eq!(rejected.status(), 503);
+//! assert_eq!(rejected.headers()["retry-after"], "30");
+//! # }
+//! ```
+
+use std::convert::Infallible;
+use std::error::Error;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use http::{header, HeaderValue, Response, StatusCode};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::circuit_breaker::CircuitOpen;
+use crate::error::{BoxError, ErrorKind};
+use crate::retry::RetryAfterTooLong;
+
+/// The response that answers `err` (see the [module docs](self) for the table).
+pub fn rejection_response<B: Default>(err: &(dyn Error + 'static)) -> Response<B> {
+    let (status, retry_after) = match ErrorKind::of(err) {
+        ErrorKind::CircuitOpen => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            find::<CircuitOpen>(err).map(|open| open.retry_in()),
+        ),
+        ErrorKind::BudgetExhausted => (StatusCode::SERVICE_UNAVAILABLE, None),
+        ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, None),
+        _ => match find::<RetryAfterTooLong>(err) {
+            Some(too_long) => (StatusCode::SERVICE_UNAVAILABLE, Some(too_long.retry_after())),
+            None => (StatusCode::INTERNAL_SERVER_ERROR, None),
+        },
+    };
+    let mut response = Response::new(B::default());
+    *response.status_mut() = status;
+    if let Some(wait) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, whole_seconds(wait));
+    }
+    response
+}
+
+/// `wait` in whole seconds, rounded up, at least 1: a client told 0 would come back at once.
+fn whole_seconds(wait: Duration) -> HeaderValue {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    HeaderValue::from(secs.max(1))
+}
+
+/// The first error of type `T` in `err`'s chain.
+fn find<T: Error + 'static>(err: &(dyn Error + 'static)) -> Option<&T> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(t) = e.downcast_ref::<T>() {
+            return Some(t);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// Answers the inner service's errors with [`rejection_response`], so the stack's error type
+/// is `Infallible`, as axum's `Router::route_service` and `Router::layer` want.
+///
+/// The one-line alternative, inside axum's own `HandleErrorLayer`:
+/// `HandleErrorLayer::new(|e: BoxError| async move { rejection_response::<Body>(&*e) })`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RejectionResponseLayer {
+    _priv: (),
+}
+
+impl RejectionResponseLayer {
+    /// The layer.
+    pub const fn new() -> Self {
+        RejectionResponseLayer { _priv: () }
+    }
+}
+
+impl<S> Layer<S> for RejectionResponseLayer {
+    type Service = RejectionResponse<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RejectionResponse { inner }
+    }
+}
+
+/// The service of [`RejectionResponseLayer`].
+#[derive(Debug, Clone)]
+pub struct RejectionResponse<S> {
+    inner: S,
+}
+
+impl<S> RejectionResponse<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, by value.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, Req, B> Service<Req> for RejectionResponse<S>
+where
+    S: Service<Req, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: Default,
+{
+    type Response = Response<B>;
+    type Error = Infallible;
+    type Future = RejectionFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // tower's convention: a `poll_ready` error means the service is gone for good. It
+        // cannot be answered as a response here, so readiness waits for the call instead
+        // (the error is answered then): the inner service is asked again in `call`.
+        match self.inner.poll_ready(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(_) => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        RejectionFuture {
+            future: self.inner.call(req),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`RejectionResponse`].
+    pub struct RejectionFuture<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F, B, E> Future for RejectionFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: Into<BoxError>,
+    B: Default,
+{
+    type Output = Result<Response<B>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(Ok(match ready!(self.project().future.poll(cx)) {
+            Ok(response) => response,
+            Err(e) => rejection_response(&*e.into()),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::timeout::error::Elapsed;
+
+    fn answer(err: BoxError) -> Response<()> {
+        rejection_response(&*err)
+    }
+
+    #[test]
+    fn each_kind_has_its_status() {
+        let open = answer(Box::new(CircuitOpen::new(Duration::from_millis(12_500))));
+        assert_eq!(open.status(), 503);
+        assert_eq!(open.headers()[header::RETRY_AFTER], "13");
+        let half_open = answer(Box::new(CircuitOpen::new(Duration::ZERO)));
+        assert_eq!(half_open.headers()[header::RETRY_AFTER], "1");
+        let budget = answer(Box::new(crate::retry::BudgetExhausted::new("boom")));
+        assert_eq!(budget.status(), 503);
+        assert!(budget.headers().get(header::RETRY_AFTER).is_none());
+        assert_eq!(answer(Box::new(Elapsed::new())).status(), 504);
+        assert_eq!(answer("boom".into()).status(), 500);
+        let too_long = answer(Box::new(RetryAfterTooLong::new(
+            Duration::from_secs(120),
+            Duration::from_secs(30),
+            None,
+        )));
+        assert_eq!(too_long.status(), 503);
+        assert_eq!(too_long.headers()[header::RETRY_AFTER], "120");
+    }
+}
