@@ -2,5 +2,7 @@
 //! `grpc-retry-pushback-ms`, as gRPC's retry design (A6) specifies.
 
 mod classify;
+mod response;
 
 pub use classify::*;
+pub use response::*;

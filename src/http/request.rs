@@ -43,10 +43,7 @@ const fn bit(index: usize) -> u16 {
 const IDEMPOTENT: u16 = bit(0) | bit(1) | bit(2) | bit(3) | bit(4) | bit(5);
 
 fn method_bit(method: &Method) -> u16 {
-    METHODS
-        .iter()
-        .position(|m| m == method)
-        .map_or(0, bit)
+    METHODS.iter().position(|m| m == method).map_or(0, bit)
 }
 
 /// Decides which HTTP requests a retry may send again, and copies them.
@@ -268,7 +265,8 @@ where
     #[inline]
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let limit = self.limit;
-        self.inner.call(req.map(|body| ReplayBody::new(body, limit)))
+        self.inner
+            .call(req.map(|body| ReplayBody::new(body, limit)))
     }
 }
 
@@ -283,7 +281,14 @@ mod tests {
     #[test]
     fn only_idempotent_methods_are_retried_by_default() {
         let r = HttpRequests::default();
-        for m in [Method::GET, Method::HEAD, Method::PUT, Method::DELETE, Method::OPTIONS, Method::TRACE] {
+        for m in [
+            Method::GET,
+            Method::HEAD,
+            Method::PUT,
+            Method::DELETE,
+            Method::OPTIONS,
+            Method::TRACE,
+        ] {
             assert!(r.may_retry(&req(m.clone())), "{m}");
         }
         for m in [Method::POST, Method::PATCH, Method::CONNECT] {
@@ -292,7 +297,9 @@ mod tests {
         let custom = Method::from_bytes(b"PURGE").unwrap();
         assert!(!r.may_retry(&req(custom.clone())));
         // Extension methods cannot be opted in by name.
-        assert!(!r.retry_method(custom).may_retry(&req(Method::from_bytes(b"PURGE").unwrap())));
+        assert!(!r
+            .retry_method(custom)
+            .may_retry(&req(Method::from_bytes(b"PURGE").unwrap())));
     }
 
     #[test]
@@ -301,7 +308,9 @@ mod tests {
         post.headers_mut()
             .insert(IDEMPOTENCY_KEY.clone(), "k-1".parse().unwrap());
         assert!(HttpRequests::default().may_retry(&post));
-        assert!(!HttpRequests::default().idempotency_key(false).may_retry(&post));
+        assert!(!HttpRequests::default()
+            .idempotency_key(false)
+            .may_retry(&post));
     }
 
     #[test]

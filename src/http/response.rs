@@ -56,12 +56,15 @@ pub fn rejection_response<B: Default>(err: &(dyn Error + 'static)) -> Response<B
     let (status, retry_after) = match ErrorKind::of(err) {
         ErrorKind::CircuitOpen => (
             StatusCode::SERVICE_UNAVAILABLE,
-            find::<CircuitOpen>(err).map(|open| open.retry_in()),
+            find_in_chain::<CircuitOpen>(err).map(|open| open.retry_in()),
         ),
         ErrorKind::BudgetExhausted => (StatusCode::SERVICE_UNAVAILABLE, None),
         ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, None),
-        _ => match find::<RetryAfterTooLong>(err) {
-            Some(too_long) => (StatusCode::SERVICE_UNAVAILABLE, Some(too_long.retry_after())),
+        _ => match find_in_chain::<RetryAfterTooLong>(err) {
+            Some(too_long) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(too_long.retry_after()),
+            ),
             None => (StatusCode::INTERNAL_SERVER_ERROR, None),
         },
     };
@@ -82,7 +85,7 @@ fn whole_seconds(wait: Duration) -> HeaderValue {
 }
 
 /// The first error of type `T` in `err`'s chain.
-fn find<T: Error + 'static>(err: &(dyn Error + 'static)) -> Option<&T> {
+pub(crate) fn find_in_chain<'a, T: Error + 'static>(err: &'a (dyn Error + 'static)) -> Option<&'a T> {
     let mut current = Some(err);
     while let Some(e) = current {
         if let Some(t) = e.downcast_ref::<T>() {
@@ -93,20 +96,51 @@ fn find<T: Error + 'static>(err: &(dyn Error + 'static)) -> Option<&T> {
     None
 }
 
-/// Answers the inner service's errors with [`rejection_response`], so the stack's error type
-/// is `Infallible`, as axum's `Router::route_service` and `Router::layer` want.
+/// Answers the inner service's errors with [`rejection_response`] (or, made with
+/// [`grpc`](Self::grpc), with `grpc_rejection_response`), so the stack's error type is
+/// `Infallible`, as axum's `Router::route_service` and `Router::layer` want.
 ///
 /// The one-line alternative, inside axum's own `HandleErrorLayer`:
 /// `HandleErrorLayer::new(|e: BoxError| async move { rejection_response::<Body>(&*e) })`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RejectionResponseLayer {
-    _priv: (),
+    protocol: Protocol,
+}
+
+/// How a rejection is answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Protocol {
+    #[default]
+    Http,
+    #[cfg(feature = "grpc")]
+    Grpc,
+}
+
+impl Protocol {
+    fn answer<B: Default>(self, err: &(dyn Error + 'static)) -> Response<B> {
+        match self {
+            Protocol::Http => rejection_response(err),
+            #[cfg(feature = "grpc")]
+            Protocol::Grpc => crate::grpc::grpc_rejection_response(err),
+        }
+    }
 }
 
 impl RejectionResponseLayer {
-    /// The layer.
+    /// Answers with HTTP statuses ([`rejection_response`]).
     pub const fn new() -> Self {
-        RejectionResponseLayer { _priv: () }
+        RejectionResponseLayer {
+            protocol: Protocol::Http,
+        }
+    }
+
+    /// Answers with gRPC statuses (`grpc_rejection_response`: UNAVAILABLE with
+    /// `grpc-retry-pushback-ms` for an open circuit). Feature `grpc`.
+    #[cfg(feature = "grpc")]
+    pub const fn grpc() -> Self {
+        RejectionResponseLayer {
+            protocol: Protocol::Grpc,
+        }
     }
 }
 
@@ -114,7 +148,10 @@ impl<S> Layer<S> for RejectionResponseLayer {
     type Service = RejectionResponse<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RejectionResponse { inner }
+        RejectionResponse {
+            inner,
+            protocol: self.protocol,
+        }
     }
 }
 
@@ -122,6 +159,7 @@ impl<S> Layer<S> for RejectionResponseLayer {
 #[derive(Debug, Clone)]
 pub struct RejectionResponse<S> {
     inner: S,
+    protocol: Protocol,
 }
 
 impl<S> RejectionResponse<S> {
@@ -164,6 +202,7 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         RejectionFuture {
             future: self.inner.call(req),
+            protocol: self.protocol,
         }
     }
 }
@@ -173,6 +212,7 @@ pin_project! {
     pub struct RejectionFuture<F> {
         #[pin]
         future: F,
+        protocol: Protocol,
     }
 }
 
@@ -185,9 +225,10 @@ where
     type Output = Result<Response<B>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Ready(Ok(match ready!(self.project().future.poll(cx)) {
+        let this = self.project();
+        Poll::Ready(Ok(match ready!(this.future.poll(cx)) {
             Ok(response) => response,
-            Err(e) => rejection_response(&*e.into()),
+            Err(e) => this.protocol.answer(&*e.into()),
         }))
     }
 }
