@@ -61,6 +61,50 @@ where
     }
 }
 
+/// A classifier from a closure whose argument type is left to inference: `from_fn(|r| ..)`.
+///
+/// A closure written `|r: &Result<T, E>| ..` is already a [`Classify`]; one written `|r| ..`
+/// is not, because nothing tells rustc its argument is a reference for every lifetime (it
+/// then reports "implementation of `FnOnce` is not general enough"). `from_fn` pins that
+/// signature, and `T` and `E` are inferred from the service the classifier is layered over.
+///
+/// ```
+/// use seawall::classify::{from_fn, Classify, Outcome};
+///
+/// let classifier = from_fn(|r| match r {
+///     Ok(n) if *n > 100 => Outcome::Failure, // too slow to be useful, say
+///     Ok(_) => Outcome::Success,
+///     Err(_) => Outcome::Failure,
+/// });
+/// assert_eq!(classifier.classify(&Ok::<u32, ()>(7)), Outcome::Success);
+/// ```
+pub fn from_fn<T, E, F>(f: F) -> FromFn<F>
+where
+    F: Fn(&Result<T, E>) -> Outcome,
+{
+    FromFn(f)
+}
+
+/// A closure as a [`Classify`]; made by [`from_fn`].
+#[derive(Clone, Copy)]
+pub struct FromFn<F>(F);
+
+impl<F, T, E> Classify<T, E> for FromFn<F>
+where
+    F: Fn(&Result<T, E>) -> Outcome,
+{
+    #[inline]
+    fn classify(&self, result: &Result<T, E>) -> Outcome {
+        (self.0)(result)
+    }
+}
+
+impl<F> std::fmt::Debug for FromFn<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FromFn").finish_non_exhaustive()
+    }
+}
+
 /// The default classifier: `Ok` is a success, `Err` a failure.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DefaultClassifier;
