@@ -37,8 +37,13 @@ static GLOBAL: Counting = Counting;
 
 const TASKS: u64 = 8;
 
-fn bare() -> impl Service<u64, Response = u64, Error = BoxError, Future = impl Send> + Clone + Send
-{
+fn bare() -> impl Service<
+    u64,
+    Response = u64,
+    Error = BoxError,
+    Future = impl std::future::Future<Output = Result<u64, BoxError>> + Send,
+> + Clone
+       + Send {
     service_fn(|x: u64| async move { Ok::<_, BoxError>(black_box(x)) })
 }
 

@@ -26,7 +26,12 @@ const CONFIGURATIONS: [&str; 7] = [
     "stack",
 ];
 
-fn bare() -> impl Service<u64, Response = u64, Error = BoxError, Future = impl Send> + Clone {
+fn bare() -> impl Service<
+    u64,
+    Response = u64,
+    Error = BoxError,
+    Future = impl std::future::Future<Output = Result<u64, BoxError>> + Send,
+> + Clone {
     service_fn(|x: u64| async move { Ok::<_, BoxError>(black_box(x)) })
 }
 

@@ -20,7 +20,6 @@ use rand::{Rng, SeedableRng};
 use seawall::circuit_breaker::{CircuitBreaker, State};
 use seawall::retry::{Backoff, Jitter, Retry, RetryBudget};
 use seawall::{BoxError, ErrorKind};
-use tower::util::BoxCloneService;
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 
 /// Counts live heap bytes.
@@ -210,9 +209,6 @@ async fn run(
         .layer(retry.layer())
         .layer(breaker.layer())
         .service(dependency);
-    // Boxed: the spawned tasks then hold a concrete type (rustc cannot otherwise prove the
-    // generic stack's future `Send` for every lifetime of its error).
-    let stack = BoxCloneService::new(stack);
     let start = Instant::now();
     let tasks: Vec<_> = (0..TASKS)
         .map(|t| {

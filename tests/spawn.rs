@@ -13,20 +13,7 @@ use seawall::circuit_breaker::CircuitBreaker;
 use seawall::classify::{from_fn, Outcome};
 use seawall::retry::{Backoff, Jitter, Retry, RetryBudget};
 use seawall::{BoxError, ErrorKind};
-use tower::util::BoxCloneSyncService;
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
-
-/// What a spawned task holds. Stacks with retry outside another seawall or tower layer are
-/// boxed here until the retry future stops naming the inner service's `Future` and
-/// `Response` through `S` (see the report: the fix lives in `src/retry/attempts.rs`); with
-/// that fix this is the identity and every test below spawns the bare stack.
-fn spawnable<S, Req>(svc: S) -> BoxCloneSyncService<Req, S::Response, BoxError>
-where
-    S: Service<Req, Error = BoxError> + Clone + Send + Sync + 'static,
-    S::Future: Send + 'static,
-{
-    BoxCloneSyncService::new(svc)
-}
 
 fn ok_or_failure<T, E>(r: &Result<T, E>) -> Outcome {
     if r.is_ok() {
@@ -64,7 +51,7 @@ async fn lib_stack_with_default_classifiers_spawns() {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Ok::<_, BoxError>(ms)
         }));
-    let mut svc = spawnable(svc);
+    let mut svc = svc;
     let task = tokio::spawn(async move {
         let ok = svc.ready().await?.call(5).await?;
         let timed_out = svc.ready().await?.call(5_000).await.unwrap_err();
@@ -104,7 +91,7 @@ async fn lib_stack_with_annotated_closure_classifiers_spawns() {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Ok::<_, BoxError>(ms)
         }));
-    let mut svc = spawnable(svc);
+    let mut svc = svc;
     let task = tokio::spawn(async move { svc.ready().await?.call(5).await });
     assert_eq!(task.await.unwrap().unwrap(), 5);
 }
@@ -123,7 +110,7 @@ async fn lib_stack_with_unannotated_closure_classifiers_spawns() {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Ok::<_, BoxError>(ms)
         }));
-    let mut svc = spawnable(svc);
+    let mut svc = svc;
     let task = tokio::spawn(async move { svc.ready().await?.call(5).await });
     assert_eq!(task.await.unwrap().unwrap(), 5);
 }
@@ -238,7 +225,7 @@ async fn readme_retry_stack_spawns() {
                 Err("odd".into())
             }
         }));
-    let mut svc = spawnable(svc);
+    let mut svc = svc;
     let task = tokio::spawn(async move {
         let even = svc.ready().await?.call(2).await?;
         let odd = svc.ready().await?.call(3).await.unwrap_err();
@@ -280,7 +267,7 @@ async fn readme_retry_stack_with_closure_classifiers_spawns() {
                 Err("odd".into())
             }
         }));
-    let mut svc = spawnable(svc);
+    let mut svc = svc;
     let task = tokio::spawn(async move {
         let even = svc.ready().await?.call(2).await?;
         let odd = svc.ready().await?.call(3).await.unwrap_err();
@@ -361,7 +348,7 @@ async fn retry_example_stack_spawns() {
     let calls = Arc::new(AtomicU32::new(0));
     let counter = calls.clone();
     // The request is a `&'static str`: proving the retry future `Send` means proving the
-    // `service_fn` closure takes `&'a str` for every `'a` (see `spawnable`).
+    // `service_fn` closure takes `&'a str` for every `'a`.
     let svc = ServiceBuilder::new()
         .layer(
             retry
@@ -378,7 +365,7 @@ async fn retry_example_stack_spawns() {
                 }
             }
         }));
-    let mut svc = spawnable(svc);
+    let mut svc = svc;
     let task = tokio::spawn(async move { svc.ready().await?.call("world").await });
     assert_eq!(task.await.unwrap().unwrap(), "hello, world");
     assert_eq!(calls.load(Ordering::Relaxed), 3);
@@ -435,7 +422,6 @@ async fn soak_stack_spawns() {
                 .classifier(|r: &Result<(), BoxError>| ok_or_failure(r)),
         )
         .service(dependency);
-    let stack = spawnable(stack);
     let tasks: Vec<_> = (0..4u8)
         .map(|t| {
             let mut svc = stack.clone();
@@ -473,7 +459,6 @@ async fn axum_handler_calls_a_stack_clone() {
         )
         .timeout(Duration::from_secs(1))
         .service(service_fn(|n: u32| async move { Ok::<_, BoxError>(n * 2) }));
-    let stack = spawnable(stack);
 
     // A handler future that uses the stack: spawned like a server spawns it.
     let mut clone = stack.clone();

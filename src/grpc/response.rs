@@ -26,7 +26,10 @@ use crate::retry::RetryAfterTooLong;
 /// The Trailers-Only gRPC response that answers `err` (see the [module docs](self)).
 pub fn grpc_rejection_response<B: Default>(err: &(dyn Error + 'static)) -> Response<B> {
     let (status, pushback) = match ErrorKind::of(err) {
-        ErrorKind::CircuitOpen => (14u8, find_in_chain::<CircuitOpen>(err).map(|o| o.retry_in())),
+        ErrorKind::CircuitOpen => (
+            14u16,
+            find_in_chain::<CircuitOpen>(err).map(|o| o.retry_in()),
+        ),
         ErrorKind::BudgetExhausted => (14, None),
         ErrorKind::Timeout => (4, None),
         _ => match find_in_chain::<RetryAfterTooLong>(err) {
@@ -81,7 +84,9 @@ mod tests {
 
     #[test]
     fn each_kind_has_its_status_and_pushback() {
-        let open = answer(Box::new(CircuitOpen::new(Duration::from_micros(12_500_001))));
+        let open = answer(Box::new(CircuitOpen::new(Duration::from_micros(
+            12_500_001,
+        ))));
         assert_eq!(open.status(), 200);
         assert_eq!(open.headers()["content-type"], "application/grpc");
         assert_eq!(open.headers()["grpc-status"], "14");

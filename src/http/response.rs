@@ -85,7 +85,9 @@ fn whole_seconds(wait: Duration) -> HeaderValue {
 }
 
 /// The first error of type `T` in `err`'s chain.
-pub(crate) fn find_in_chain<'a, T: Error + 'static>(err: &'a (dyn Error + 'static)) -> Option<&'a T> {
+pub(crate) fn find_in_chain<'a, T: Error + 'static>(
+    err: &'a (dyn Error + 'static),
+) -> Option<&'a T> {
     let mut current = Some(err);
     while let Some(e) = current {
         if let Some(t) = e.downcast_ref::<T>() {

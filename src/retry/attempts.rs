@@ -102,12 +102,9 @@ pin_project! {
     /// it, through their thread's lane, so they outlive their stack; the bare call borrows
     /// it).
     #[project = AttemptsProj]
-    pub(crate) struct Attempts<P, S, Req, C, R, K>
-    where
-        S: Service<Req>,
-    {
+    pub(crate) struct Attempts<P, S, Req, C, R, K, F, T> {
         #[pin]
-        state: State<S::Future>,
+        state: State<F>,
         svc: S,
         // The original, kept to copy for the next attempts; `None` once no retry is possible
         // (why: `no_copy`).
@@ -120,7 +117,7 @@ pin_project! {
         // In the policy clock's nanoseconds; `NO_DEADLINE` when none.
         deadline: u64,
         policy: P,
-        retry: RetrySlot<S::Response, K>,
+        retry: RetrySlot<T, K>,
     }
 }
 
@@ -257,10 +254,10 @@ fn new_sleep(at: Instant) -> Option<Sleep> {
     std::panic::catch_unwind(|| tokio::time::sleep_until(at)).ok()
 }
 
-impl<P, S, Req, C, R, K> Attempts<P, S, Req, C, R, K>
+impl<P, S, Req, C, R, K, F, T> Attempts<P, S, Req, C, R, K, F, T>
 where
     P: Deref<Target = Policy>,
-    S: Service<Req>,
+    S: Service<Req, Future = F, Response = T>,
     R: CloneRequest<Req>,
     K: Keep<S::Error>,
 {
@@ -299,9 +296,9 @@ where
     }
 }
 
-impl<P, S, Req, C, R, K> Attempts<P, S, Req, C, R, K>
+impl<P, S, Req, C, R, K, F, T> Attempts<P, S, Req, C, R, K, F, T>
 where
-    S: Service<Req>,
+    S: Service<Req, Future = F, Response = T>,
 {
     /// The attempt in flight or last made, from 1.
     pub(crate) fn attempt(&self) -> u32 {
@@ -309,10 +306,11 @@ where
     }
 }
 
-impl<P, S, Req, C, R, K> Future for Attempts<P, S, Req, C, R, K>
+impl<P, S, Req, C, R, K, F, T> Future for Attempts<P, S, Req, C, R, K, F, T>
 where
     P: Deref<Target = Policy>,
-    S: Service<Req>,
+    S: Service<Req, Future = F, Response = T>,
+    F: Future<Output = Result<T, S::Error>>,
     S::Error: 'static,
     C: Classify<S::Response, S::Error>,
     R: CloneRequest<Req>,
@@ -359,10 +357,11 @@ where
 /// if it was asked.
 type Polled<T, E> = (Result<T, E>, Option<Outcome>);
 
-impl<P, S, Req, C, R, K> Attempts<P, S, Req, C, R, K>
+impl<P, S, Req, C, R, K, F, T> Attempts<P, S, Req, C, R, K, F, T>
 where
     P: Deref<Target = Policy>,
-    S: Service<Req>,
+    S: Service<Req, Future = F, Response = T>,
+    F: Future<Output = Result<T, S::Error>>,
     S::Error: 'static,
     C: Classify<S::Response, S::Error>,
     R: CloneRequest<Req>,
@@ -586,10 +585,10 @@ where
     }
 }
 
-impl<P, S, Req, C, R, K> AttemptsProj<'_, P, S, Req, C, R, K>
+impl<P, S, Req, C, R, K, F, T> AttemptsProj<'_, P, S, Req, C, R, K, F, T>
 where
     P: Deref<Target = Policy>,
-    S: Service<Req>,
+    S: Service<Req, Future = F, Response = T>,
     K: Keep<S::Error>,
 {
     /// Gives up before the next attempt, with the last one's result.

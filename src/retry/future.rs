@@ -28,19 +28,15 @@ pin_project! {
     /// at the first failure (at the start of the call with a per-attempt timeout).
     ///
     /// Polled again after it completed, it stays pending (like `futures`' `Fuse`).
-    pub struct ResponseFuture<S, Req, C, R>
-    where
-        S: Service<Req>,
-        S::Error: Into<BoxError>,
-    {
+    pub struct ResponseFuture<S, Req, C, R, F, T> {
         #[pin]
-        attempts: Attempts<HeldPolicy, S, Req, C, R, BoxError>,
+        attempts: Attempts<HeldPolicy, S, Req, C, R, BoxError, F, T>,
     }
 }
 
-impl<S, Req, C, R> ResponseFuture<S, Req, C, R>
+impl<S, Req, C, R, F, T> ResponseFuture<S, Req, C, R, F, T>
 where
-    S: Service<Req>,
+    S: Service<Req, Future = F, Response = T>,
     S::Error: Into<BoxError>,
     R: CloneRequest<Req>,
 {
@@ -71,9 +67,10 @@ impl Deref for HeldPolicy {
     }
 }
 
-impl<S, Req, C, R> Future for ResponseFuture<S, Req, C, R>
+impl<S, Req, C, R, F, T> Future for ResponseFuture<S, Req, C, R, F, T>
 where
-    S: Service<Req>,
+    S: Service<Req, Future = F, Response = T>,
+    F: Future<Output = Result<T, S::Error>>,
     S::Error: Into<BoxError> + 'static,
     C: Classify<S::Response, S::Error>,
     R: CloneRequest<Req>,
@@ -116,9 +113,9 @@ fn boxed<T>(finished: Finished<T, BoxError>) -> Result<T, BoxError> {
     })
 }
 
-impl<S, Req, C, R> fmt::Debug for ResponseFuture<S, Req, C, R>
+impl<S, Req, C, R, F, T> fmt::Debug for ResponseFuture<S, Req, C, R, F, T>
 where
-    S: Service<Req>,
+    S: Service<Req, Future = F, Response = T>,
     S::Error: Into<BoxError>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

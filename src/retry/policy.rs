@@ -223,7 +223,7 @@ impl Retry {
         Fut: Future<Output = Result<T, E>>,
         E: 'static,
     {
-        let attempts: Attempts<_, _, _, _, _, Typed<E>> =
+        let attempts: Attempts<_, _, _, _, _, Typed<E>, _, _> =
             Attempts::new(Closure(f), (), &*self.policy, ByRef(classifier), ByClone);
         let finished = attempts.await;
         let error = match finished.last {

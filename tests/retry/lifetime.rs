@@ -16,7 +16,13 @@ use crate::common::alloc::live_bytes;
 fn flaky(
     failures: u32,
 ) -> (
-    impl Service<(), Response = u32, Error = BoxError, Future = impl Send> + Clone + Send,
+    impl Service<
+            (),
+            Response = u32,
+            Error = BoxError,
+            Future = impl std::future::Future<Output = Result<u32, BoxError>> + Send,
+        > + Clone
+        + Send,
     Arc<AtomicU32>,
 ) {
     let calls = Arc::new(AtomicU32::new(0));
