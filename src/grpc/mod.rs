@@ -1,5 +1,60 @@
 //! gRPC (feature `grpc`): status classifiers from headers and trailers, and
 //! `grpc-retry-pushback-ms`, as gRPC's retry design (A6) specifies.
+//!
+//! A gRPC call's status travels in the `grpc-status` field: in the response headers when the
+//! server answers with a Trailers-Only response (how servers answer most errors), or in the
+//! trailers at the end of the stream. seawall's layers classify a response when its head
+//! arrives, so the classifiers see the first case only; a response whose headers carry no
+//! `grpc-status` has committed to streaming a reply and is a `Success` (gRPC's retry design,
+//! proposal A6: a call is committed once response headers arrive). [`grpc_status`] reads
+//! trailers as well, for code that classifies at the end of the stream.
+//!
+//! A response with no `grpc-status` and an HTTP status other than 200 (a proxy's 503, say)
+//! gets its code from the HTTP status, as gRPC's
+//! [HTTP to gRPC status mapping](https://github.com/grpc/grpc/blob/master/doc/http-grpc-status-mapping.md)
+//! specifies: see [`Code::from_http_status`].
+//!
+//! Errors (the request never got a response) are classified as by the HTTP classifiers:
+//! see [transport failures](crate::http::HttpRetryClassifier#transport-failures).
+//!
+//! # Around a bare tonic call
+//!
+//! tonic's generated clients return `Result<tonic::Response<T>, tonic::Status>`, where the
+//! status has already been read (from headers or trailers). seawall does not depend on tonic;
+//! classify the code number with [`GrpcBreakerClassifier::outcome_for`] and
+//! [`GrpcRetryClassifier::outcome_for`], in a closure or in a classifier type of your own:
+//!
+//! ```ignore
+//! use seawall::grpc::{GrpcBreakerClassifier, GrpcRetryClassifier, Pushback};
+//! use seawall::{Classify, Outcome};
+//!
+//! const BREAKER: GrpcBreakerClassifier = GrpcBreakerClassifier::new();
+//! let breaker_classifier = |r: &Result<tonic::Response<Reply>, tonic::Status>| match r {
+//!     Ok(_) => Outcome::Success,
+//!     Err(status) => BREAKER.outcome_for(status.code() as i32),
+//! };
+//!
+//! /// Retries by A6, honouring `grpc-retry-pushback-ms`.
+//! struct TonicRetry(GrpcRetryClassifier);
+//! fn pushback(status: &tonic::Status) -> Option<Pushback> {
+//!     let value = status.metadata().get("grpc-retry-pushback-ms")?;
+//!     Some(Pushback::from_bytes(value.as_bytes()))
+//! }
+//! impl<T> Classify<tonic::Response<T>, tonic::Status> for TonicRetry {
+//!     fn classify(&self, r: &Result<tonic::Response<T>, tonic::Status>) -> Outcome {
+//!         match r {
+//!             Ok(_) => Outcome::Success,
+//!             Err(s) => self.0.outcome_for(s.code() as i32, pushback(s)),
+//!         }
+//!     }
+//!     fn retry_after(&self, r: &Result<tonic::Response<T>, tonic::Status>) -> Option<std::time::Duration> {
+//!         r.as_ref().err().and_then(pushback).and_then(Pushback::delay)
+//!     }
+//! }
+//! ```
+//!
+//! (A `tonic::Status` made by tonic's transport for a connection failure has code
+//! `UNAVAILABLE`, so it is retried like any other.)
 
 mod classify;
 mod response;
