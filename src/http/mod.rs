@@ -6,9 +6,11 @@ mod classify;
 mod request;
 mod response;
 mod retry_after;
+mod stack;
 
 pub use body::*;
 pub use classify::*;
 pub use request::*;
 pub use response::*;
 pub use retry_after::*;
+pub use stack::*;
