@@ -16,7 +16,7 @@ use seawall::retry::Retry;
 use seawall::{BoxError, Outcome};
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 
-const CONFIGURATIONS: [&str; 7] = [
+const CONFIGURATIONS: &[&str] = &[
     "bare",
     "breaker",
     "breaker_core",
@@ -24,7 +24,81 @@ const CONFIGURATIONS: [&str; 7] = [
     "breaker_rate_window",
     "retry",
     "stack",
+    #[cfg(feature = "http")]
+    "http_bare",
+    #[cfg(feature = "http")]
+    "http_breaker",
+    #[cfg(feature = "http")]
+    "http_retry",
+    #[cfg(feature = "http")]
+    "http_stack",
 ];
+
+/// With the `http` feature: a `GET` (empty body) answered `200` through the http pieces.
+#[cfg(feature = "http")]
+mod http_calls {
+    use super::*;
+    use bytes::Bytes;
+    use http::{Request, Response, StatusCode};
+    use http_body_util::Empty;
+    use seawall::http::{
+        HttpBreakerClassifier, HttpRequests, HttpRetryClassifier, ReplayBody, ReplayBodyLayer,
+    };
+
+    type Body = ReplayBody<Empty<Bytes>>;
+
+    fn upstream() -> impl Service<
+        Request<Body>,
+        Response = Response<()>,
+        Error = BoxError,
+        Future = impl std::future::Future<Output = Result<Response<()>, BoxError>> + Send,
+    > + Clone {
+        service_fn(|req: Request<Body>| {
+            black_box(&req);
+            std::future::ready(Ok::<_, BoxError>(
+                Response::builder().status(StatusCode::OK).body(()).unwrap(),
+            ))
+        })
+    }
+
+    async fn drive<S>(mut svc: S, calls: u64)
+    where
+        S: Service<Request<Empty<Bytes>>, Response = Response<()>, Error = BoxError>,
+    {
+        for _ in 0..calls {
+            let req = Request::get("http://127.0.0.1/items/7")
+                .body(Empty::new())
+                .unwrap();
+            let r = svc
+                .ready()
+                .await
+                .unwrap()
+                .call(black_box(req))
+                .await
+                .unwrap();
+            black_box(r);
+        }
+    }
+
+    pub(super) async fn run(configuration: &str, calls: u64) {
+        let breaker = CircuitBreaker::default();
+        let retry = Retry::default();
+        let replay = ReplayBodyLayer::default();
+        let breaker = breaker.layer().classifier(HttpBreakerClassifier::default());
+        let retry = retry
+            .layer()
+            .classifier(HttpRetryClassifier::default())
+            .clone_request(HttpRequests::default());
+        let b = ServiceBuilder::new().layer(replay);
+        match configuration {
+            "http_bare" => drive(b.service(upstream()), calls).await,
+            "http_breaker" => drive(b.layer(breaker).service(upstream()), calls).await,
+            "http_retry" => drive(b.layer(retry).service(upstream()), calls).await,
+            "http_stack" => drive(b.layer(retry).layer(breaker).service(upstream()), calls).await,
+            other => panic!("unknown configuration {other:?}"),
+        }
+    }
+}
 
 fn bare() -> impl Service<
     u64,
@@ -109,6 +183,8 @@ async fn run(configuration: &str, calls: u64) {
                 .service(bare());
             drive(svc, calls).await
         }
+        #[cfg(feature = "http")]
+        other if other.starts_with("http_") => http_calls::run(other, calls).await,
         other => panic!("unknown configuration {other:?}; one of {CONFIGURATIONS:?}"),
     }
 }
@@ -128,7 +204,7 @@ fn main() {
             rt.block_on(run(configuration, calls));
         }
         _ => {
-            for configuration in CONFIGURATIONS {
+            for configuration in CONFIGURATIONS.iter().copied() {
                 rt.block_on(run(configuration, 1_000));
             }
             println!("instructions: smoke run done; see benches/instructions.sh");
