@@ -1,16 +1,4 @@
-//! The server side for gRPC: seawall's rejections answered as gRPC statuses (a
-//! Trailers-Only response: HTTP 200 with `grpc-status` in the headers), with
-//! `grpc-retry-pushback-ms` where a client should wait, as gRPC's retry design (A6) reads it.
-//!
-//! | error ([`ErrorKind`]) | `grpc-status` | pushback |
-//! |---|---|---|
-//! | [`CircuitOpen`] | 14 UNAVAILABLE | the time to the next probe, in ms |
-//! | [`RetryAfterTooLong`] | 14 UNAVAILABLE | the wait the dependency asked for |
-//! | [`ErrorKind::BudgetExhausted`] | 14 UNAVAILABLE | none |
-//! | [`ErrorKind::Timeout`] | 4 DEADLINE_EXCEEDED | none |
-//! | anything else | 2 UNKNOWN | none |
-//!
-//! Use it through [`RejectionResponseLayer::grpc`](crate::http::RejectionResponseLayer::grpc).
+//! Rejections answered as gRPC statuses (the server side).
 
 use std::error::Error;
 use std::fmt::Write;
@@ -23,7 +11,21 @@ use crate::error::ErrorKind;
 use crate::http::find_in_chain;
 use crate::retry::RetryAfterTooLong;
 
-/// The Trailers-Only gRPC response that answers `err` (see the [module docs](self)).
+/// The Trailers-Only gRPC response that answers `err`.
+///
+/// The server side for gRPC: seawall's rejections answered as gRPC statuses (a
+/// Trailers-Only response: HTTP 200 with `grpc-status` in the headers), with
+/// `grpc-retry-pushback-ms` where a client should wait, as gRPC's retry design (A6) reads it.
+///
+/// | error ([`ErrorKind`]) | `grpc-status` | pushback |
+/// |---|---|---|
+/// | [`CircuitOpen`] | 14 UNAVAILABLE | the time to the next probe, in ms |
+/// | [`RetryAfterTooLong`] | 14 UNAVAILABLE | the wait the dependency asked for |
+/// | [`ErrorKind::BudgetExhausted`] | 14 UNAVAILABLE | none |
+/// | [`ErrorKind::Timeout`] | 4 DEADLINE_EXCEEDED | none |
+/// | anything else | 2 UNKNOWN | none |
+///
+/// Use it through [`RejectionResponseLayer::grpc`](crate::http::RejectionResponseLayer::grpc).
 pub fn grpc_rejection_response<B: Default>(err: &(dyn Error + 'static)) -> Response<B> {
     let (status, pushback) = match ErrorKind::of(err) {
         ErrorKind::CircuitOpen => (

@@ -1,39 +1,4 @@
-//! The server side: seawall's rejections answered as HTTP responses, so an axum router
-//! needs no hand-written `HandleErrorLayer`.
-//!
-//! | error ([`ErrorKind`]) | response |
-//! |---|---|
-//! | [`CircuitOpen`] | 503 Service Unavailable, `Retry-After`: the time to the next probe in whole seconds, rounded up (at least 1) |
-//! | [`RetryAfterTooLong`] | 503, `Retry-After`: the wait the dependency asked for, rounded up |
-//! | [`ErrorKind::BudgetExhausted`] | 503, no `Retry-After` |
-//! | [`ErrorKind::Timeout`] | 504 Gateway Timeout |
-//! | anything else | 500 Internal Server Error |
-//!
-//! Status codes as RFC 9110 defines them (sections 15.6.4 and 15.6.5; `Retry-After`: 10.2.3).
-//! The body is empty (`B::default()`).
-//!
-//! ```
-//! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! use seawall::circuit_breaker::CircuitBreaker;
-//! use seawall::http::RejectionResponseLayer;
-//! use seawall::BoxError;
-//! use tower::{service_fn, ServiceBuilder, ServiceExt};
-//!
-//! let breaker = CircuitBreaker::builder().failure_threshold(1).build().expect("valid");
-//! let svc = ServiceBuilder::new()
-//!     .layer(RejectionResponseLayer::new())
-//!     .layer(breaker.layer())
-//!     .service(service_fn(|_: http::Request<String>| async {
-//!         Err::<http::Response<String>, BoxError>("database down".into())
-//!     }));
-//! let req = || http::Request::new(String::new());
-//! // The handler's own error: 500. It opened the circuit: 503 with a Retry-After.
-//! assert_eq!(svc.clone().oneshot(req()).await.unwrap().status(), 500);
-//! let rejected = svc.oneshot(req()).await.unwrap();
-//! assert_eq!(rejected.status(), 503);
-//! assert_eq!(rejected.headers()["retry-after"], "30");
-//! # }
-//! ```
+//! Rejections answered as HTTP responses (the server side).
 
 use std::convert::Infallible;
 use std::error::Error;
@@ -51,7 +16,44 @@ use crate::circuit_breaker::CircuitOpen;
 use crate::error::{BoxError, ErrorKind};
 use crate::retry::RetryAfterTooLong;
 
-/// The response that answers `err` (see the [module docs](self) for the table).
+/// The response that answers `err`.
+///
+/// The server side: seawall's rejections answered as HTTP responses, so an axum router
+/// needs no hand-written `HandleErrorLayer`.
+///
+/// | error ([`ErrorKind`]) | response |
+/// |---|---|
+/// | [`CircuitOpen`] | 503 Service Unavailable, `Retry-After`: the time to the next probe in whole seconds, rounded up (at least 1) |
+/// | [`RetryAfterTooLong`] | 503, `Retry-After`: the wait the dependency asked for, rounded up |
+/// | [`ErrorKind::BudgetExhausted`] | 503, no `Retry-After` |
+/// | [`ErrorKind::Timeout`] | 504 Gateway Timeout |
+/// | anything else | 500 Internal Server Error |
+///
+/// Status codes as RFC 9110 defines them (sections 15.6.4 and 15.6.5; `Retry-After`: 10.2.3).
+/// The body is empty (`B::default()`).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use seawall::circuit_breaker::CircuitBreaker;
+/// use seawall::http::RejectionResponseLayer;
+/// use seawall::BoxError;
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+///
+/// let breaker = CircuitBreaker::builder().failure_threshold(1).build().expect("valid");
+/// let svc = ServiceBuilder::new()
+///     .layer(RejectionResponseLayer::new())
+///     .layer(breaker.layer())
+///     .service(service_fn(|_: http::Request<String>| async {
+///         Err::<http::Response<String>, BoxError>("database down".into())
+///     }));
+/// let req = || http::Request::new(String::new());
+/// // The handler's own error: 500. It opened the circuit: 503 with a Retry-After.
+/// assert_eq!(svc.clone().oneshot(req()).await.unwrap().status(), 500);
+/// let rejected = svc.oneshot(req()).await.unwrap();
+/// assert_eq!(rejected.status(), 503);
+/// assert_eq!(rejected.headers()["retry-after"], "30");
+/// # }
+/// ```
 pub fn rejection_response<B: Default>(err: &(dyn Error + 'static)) -> Response<B> {
     let (status, retry_after) = match ErrorKind::of(err) {
         ErrorKind::CircuitOpen => (
