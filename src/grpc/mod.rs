@@ -6,8 +6,9 @@
 //! trailers at the end of the stream. seawall's layers classify a response when its head
 //! arrives, so the classifiers see the first case only; a response whose headers carry no
 //! `grpc-status` has committed to streaming a reply and is a `Success` (gRPC's retry design,
-//! proposal A6: a call is committed once response headers arrive). [`grpc_status`] reads
-//! trailers as well, for code that classifies at the end of the stream.
+//! proposal A6: a call is committed once response headers arrive, so retry is right to stop
+//! there). For the breaker, [`GrpcBreakerLayer`] reads the trailers too: it keeps the call's
+//! permit in the response body and records the status at the end of the stream.
 //!
 //! A response with no `grpc-status` and an HTTP status other than 200 (a proxy's 503, say)
 //! gets its code from the HTTP status, as gRPC's
@@ -56,8 +57,10 @@
 //! (A `tonic::Status` made by tonic's transport for a connection failure has code
 //! `UNAVAILABLE`, so it is retried like any other.)
 
+mod breaker;
 mod classify;
 mod response;
 
+pub use breaker::*;
 pub use classify::*;
 pub use response::*;
