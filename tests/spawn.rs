@@ -500,3 +500,76 @@ async fn axum_handler_calls_a_stack_clone() {
         .unwrap();
     assert_eq!(&body[..], b"42");
 }
+
+/// The http module's documented stack (every part written out) and `StandardClientLayer`,
+/// over an upstream that answers 503 once: spawned, and retried from the spawned task.
+#[cfg(feature = "http")]
+#[tokio::test(start_paused = true)]
+async fn http_stacks_spawn() {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use seawall::http::{
+        HttpBreakerClassifier, HttpRequests, HttpRetryClassifier, ReplayBody, ReplayBodyLayer,
+        StandardClientLayer,
+    };
+
+    fn upstream(
+        calls: Arc<AtomicU32>,
+    ) -> impl Service<
+        http::Request<ReplayBody<Full<Bytes>>>,
+        Response = http::Response<()>,
+        Error = BoxError,
+        Future = impl std::future::Future<Output = Result<http::Response<()>, BoxError>> + Send,
+    > + Clone
+           + Send
+           + Sync
+           + 'static {
+        service_fn(move |_: http::Request<ReplayBody<Full<Bytes>>>| {
+            let status = match calls.fetch_add(1, Ordering::Relaxed) {
+                0 => http::StatusCode::SERVICE_UNAVAILABLE,
+                _ => http::StatusCode::OK,
+            };
+            async move { Ok(http::Response::builder().status(status).body(()).unwrap()) }
+        })
+    }
+    let request = || {
+        http::Request::put("http://127.0.0.1/item/7")
+            .body(Full::new(Bytes::from_static(b"v2")))
+            .unwrap()
+    };
+
+    let calls = Arc::new(AtomicU32::new(0));
+    let written_out = ServiceBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .layer(ReplayBodyLayer::new(64 * 1024))
+        .layer(
+            Retry::default()
+                .layer()
+                .classifier(HttpRetryClassifier::default())
+                .clone_request(HttpRequests::default()),
+        )
+        .layer(
+            CircuitBreaker::default()
+                .layer()
+                .classifier(HttpBreakerClassifier::default()),
+        )
+        .timeout(Duration::from_secs(10))
+        .service(upstream(calls.clone()));
+    let response = tokio::spawn(written_out.oneshot(request()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), http::StatusCode::OK);
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+
+    let calls = Arc::new(AtomicU32::new(0));
+    let standard = ServiceBuilder::new()
+        .layer(StandardClientLayer::new())
+        .service(upstream(calls.clone()));
+    let response = tokio::spawn(standard.oneshot(request()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), http::StatusCode::OK);
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+}
