@@ -5,8 +5,8 @@
 //! - the handler's own errors (the database is down) are 500s, and count against the breaker;
 //! - an open circuit answers 503 with `Retry-After`, without running the handler;
 //! - a request slower than the timeout answers 504;
-//! - a request over the concurrency limit is shed (tower's `LoadShed`), answered by seawall's
-//!   `rejection_response`.
+//! - a request over the concurrency limit is shed (tower's `LoadShed`), answered 503 (an
+//!   overloaded server, RFC 9110) by seawall's `rejection_response`.
 //!
 //! The example starts the server on 127.0.0.1, drives it with a plain hyper-util client (no
 //! seawall on the client side, so every status is seen as the server sent it), prints each
@@ -142,14 +142,6 @@ async fn main() -> Result<(), BoxError> {
             .map_err(|e| format!("request task failed: {e}"))??;
         answer.print("/inventory?delay_ms=100");
     }
-    // tower's `Overloaded` is not one of seawall's errors: `ErrorKind::of` calls it `Inner`,
-    // so `rejection_response` answers it like a handler's error.
-    let shed = rejection_response::<axum::body::Body>(&tower::load_shed::error::Overloaded::new());
-    println!(
-        "   (a shed request is answered by seawall's rejection_response: {})",
-        shed.status()
-    );
-
     println!(
         "done in {:.2}s; breaker {}",
         start.elapsed().as_secs_f64(),

@@ -8,8 +8,9 @@ use http::{header, HeaderValue, Response};
 
 use crate::circuit_breaker::CircuitOpen;
 use crate::error::ErrorKind;
-use crate::http::find_in_chain;
+use crate::http::{find_in_chain, is_transport_failure};
 use crate::retry::RetryAfterTooLong;
+use tower::load_shed::error::Overloaded;
 
 /// The Trailers-Only gRPC response that answers `err`.
 ///
@@ -23,6 +24,7 @@ use crate::retry::RetryAfterTooLong;
 /// | [`RetryAfterTooLong`] | 14 UNAVAILABLE | the wait the dependency asked for |
 /// | [`ErrorKind::BudgetExhausted`] | 14 UNAVAILABLE | none |
 /// | [`ErrorKind::Timeout`] | 4 DEADLINE_EXCEEDED | none |
+/// | tower's `Overloaded`, a transport failure ([`is_transport_failure`](crate::http::is_transport_failure)) | 14 UNAVAILABLE | none |
 /// | anything else | 2 UNKNOWN | none |
 ///
 /// Use it through [`RejectionResponseLayer::grpc`](crate::http::RejectionResponseLayer::grpc).
@@ -36,6 +38,9 @@ pub fn grpc_rejection_response<B: Default>(err: &(dyn Error + 'static)) -> Respo
         ErrorKind::Timeout => (4, None),
         _ => match find_in_chain::<RetryAfterTooLong>(err) {
             Some(too_long) => (14, Some(too_long.retry_after())),
+            None if find_in_chain::<Overloaded>(err).is_some() || is_transport_failure(err) => {
+                (14, None)
+            }
             None => (2, None),
         },
     };
@@ -98,6 +103,12 @@ mod tests {
         assert!(budget.headers().get("grpc-retry-pushback-ms").is_none());
         let timeout = answer(Box::new(tower::timeout::error::Elapsed::new()));
         assert_eq!(timeout.headers()["grpc-status"], "4");
+        let shed = answer(Box::new(Overloaded::new()));
+        assert_eq!(shed.headers()["grpc-status"], "14");
+        let reset = answer(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert_eq!(reset.headers()["grpc-status"], "14");
         let other = answer("naïve 100%".into());
         assert_eq!(other.headers()["grpc-status"], "2");
         assert_eq!(other.headers()["grpc-message"], "na%C3%AFve 100%25");

@@ -12,6 +12,9 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use tower::load_shed::error::Overloaded;
+
+use super::classify::is_transport_failure;
 use crate::circuit_breaker::CircuitOpen;
 use crate::error::{BoxError, ErrorKind};
 use crate::retry::RetryAfterTooLong;
@@ -27,6 +30,8 @@ use crate::retry::RetryAfterTooLong;
 /// | [`RetryAfterTooLong`] | 503, `Retry-After`: the wait the dependency asked for, rounded up |
 /// | [`ErrorKind::BudgetExhausted`] | 503, no `Retry-After` |
 /// | [`ErrorKind::Timeout`] | 504 Gateway Timeout |
+/// | tower's `Overloaded` (`LoadShed`: the service was not ready) | 503, no `Retry-After` |
+/// | a transport failure calling a dependency ([`is_transport_failure`](super::is_transport_failure): refused, reset, closed) | 502 Bad Gateway |
 /// | anything else | 500 Internal Server Error |
 ///
 /// Status codes as RFC 9110 defines them (sections 15.6.4 and 15.6.5; `Retry-After`: 10.2.3).
@@ -67,6 +72,10 @@ pub fn rejection_response<B: Default>(err: &(dyn Error + 'static)) -> Response<B
                 StatusCode::SERVICE_UNAVAILABLE,
                 Some(too_long.retry_after()),
             ),
+            None if find_in_chain::<Overloaded>(err).is_some() => {
+                (StatusCode::SERVICE_UNAVAILABLE, None)
+            }
+            None if is_transport_failure(err) => (StatusCode::BAD_GATEWAY, None),
             None => (StatusCode::INTERNAL_SERVER_ERROR, None),
         },
     };
@@ -155,15 +164,29 @@ impl<S> Layer<S> for RejectionResponseLayer {
         RejectionResponse {
             inner,
             protocol: self.protocol,
+            not_ready: None,
         }
     }
 }
 
 /// The service of [`RejectionResponseLayer`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RejectionResponse<S> {
     inner: S,
     protocol: Protocol,
+    // The inner service's `poll_ready` error, answered by the next call.
+    not_ready: Option<BoxError>,
+}
+
+impl<S: Clone> Clone for RejectionResponse<S> {
+    /// A clone polls its own readiness: a pending `poll_ready` error stays with the original.
+    fn clone(&self) -> Self {
+        RejectionResponse {
+            inner: self.inner.clone(),
+            protocol: self.protocol,
+            not_ready: None,
+        }
+    }
 }
 
 impl<S> RejectionResponse<S> {
@@ -194,18 +217,31 @@ where
     type Future = RejectionFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // tower's convention: a `poll_ready` error means the service is gone for good. It
-        // cannot be answered as a response here, so readiness waits for the call instead
-        // (the error is answered then): the inner service is asked again in `call`.
+        if self.not_ready.is_some() {
+            return Poll::Ready(Ok(()));
+        }
+        // tower's convention: a `poll_ready` error means the inner service is gone for good.
+        // The error type here is `Infallible`, so the error is kept and answered, as a
+        // response, by the next call, which does not reach the inner service.
         match self.inner.poll_ready(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(_) => Poll::Ready(Ok(())),
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(e)) => {
+                self.not_ready = Some(e.into());
+                Poll::Ready(Ok(()))
+            }
         }
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
+        let state = match self.not_ready.take() {
+            Some(error) => Answer::NotReady { error: Some(error) },
+            None => Answer::Called {
+                future: self.inner.call(req),
+            },
+        };
         RejectionFuture {
-            future: self.inner.call(req),
+            state,
             protocol: self.protocol,
         }
     }
@@ -215,8 +251,16 @@ pin_project! {
     /// The response future of [`RejectionResponse`].
     pub struct RejectionFuture<F> {
         #[pin]
-        future: F,
+        state: Answer<F>,
         protocol: Protocol,
+    }
+}
+
+pin_project! {
+    #[project = AnswerProj]
+    enum Answer<F> {
+        Called { #[pin] future: F },
+        NotReady { error: Option<BoxError> },
     }
 }
 
@@ -230,10 +274,18 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        Poll::Ready(Ok(match ready!(this.future.poll(cx)) {
-            Ok(response) => response,
-            Err(e) => this.protocol.answer(&*e.into()),
-        }))
+        let error = match this.state.project() {
+            AnswerProj::Called { future } => match ready!(future.poll(cx)) {
+                Ok(response) => return Poll::Ready(Ok(response)),
+                Err(e) => e.into(),
+            },
+            AnswerProj::NotReady { error } => match error.take() {
+                Some(e) => e,
+                // Polled again after completion: stays pending, like `futures`' `Fuse`.
+                None => return Poll::Pending,
+            },
+        };
+        Poll::Ready(Ok(this.protocol.answer(&*error)))
     }
 }
 
@@ -258,6 +310,9 @@ mod tests {
         assert!(budget.headers().get(header::RETRY_AFTER).is_none());
         assert_eq!(answer(Box::new(Elapsed::new())).status(), 504);
         assert_eq!(answer("boom".into()).status(), 500);
+        assert_eq!(answer(Box::new(Overloaded::new())).status(), 503);
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(answer(Box::new(refused)).status(), 502);
         let too_long = answer(Box::new(RetryAfterTooLong::new(
             Duration::from_secs(120),
             Duration::from_secs(30),
