@@ -32,7 +32,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use seawall::circuit_breaker::CircuitBreaker;
-use seawall::http::{rejection_response, HttpBreakerClassifier, RejectionResponseLayer};
+use seawall::http::{HttpBreakerClassifier, RejectionResponseLayer};
 use seawall::BoxError;
 use tower::ServiceBuilder;
 

@@ -55,6 +55,9 @@ enum Answer {
     Fail(Code, Option<&'static str>),
     /// After this long: UNAVAILABLE if `true`, else pass the call on.
     Slow(Duration, bool),
+    /// A reply that commits (HTTP 200, no `grpc-status` in the headers), streams one empty
+    /// message and ends with this code in its trailers.
+    FailInTrailers(Code),
 }
 
 /// The fault injector's script and what it saw: the plan maps the call's index (from 0) to
@@ -159,6 +162,10 @@ where
                 let response = trailers_only(code, pushback);
                 Box::pin(async move { Ok(response) })
             }
+            Answer::FailInTrailers(code) => {
+                let response = status_in_trailers(code);
+                Box::pin(async move { Ok(response) })
+            }
             Answer::Slow(delay, fail) => {
                 // The call is made now (tower's contract: `call` follows `poll_ready`), and
                 // its answer held back.
@@ -176,6 +183,23 @@ where
 }
 
 /// A listener on a free loopback port.
+fn status_in_trailers(code: Code) -> Response<Body> {
+    use http_body::Frame;
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", (code as i32).to_string().parse().unwrap());
+    trailers.insert("grpc-message", "failed at the end".parse().unwrap());
+    // One message: no compression, length 0 (an empty `HealthCheckResponse`).
+    let frames: Vec<Result<Frame<bytes::Bytes>, BoxError>> = vec![
+        Ok(Frame::data(bytes::Bytes::from_static(&[0, 0, 0, 0, 0]))),
+        Ok(Frame::trailers(trailers)),
+    ];
+    let body = http_body_util::StreamBody::new(futures::stream::iter(frames));
+    Response::builder()
+        .header("content-type", "application/grpc")
+        .body(Body::new(body))
+        .unwrap()
+}
+
 fn bind() -> (TcpIncoming, SocketAddr) {
     let incoming = TcpIncoming::bind("127.0.0.1:0".parse().unwrap()).expect("bind loopback");
     let addr = incoming.local_addr().expect("local address");
@@ -1031,6 +1055,73 @@ async fn a_per_attempt_timeout_is_unknown_to_tonic() {
         let status = mapped.check(check()).await.expect_err("timed out");
         assert_eq!(status.code(), Code::DeadlineExceeded);
         assert_eq!(ErrorKind::of(&status), ErrorKind::Timeout);
+    })
+    .await
+}
+
+// ===== statuses at the end of the stream =====
+
+/// A reply that fails in its trailers (after the server committed with a 200) counts for
+/// `GrpcBreakerLayer`, which reads the trailers, and not for a plain breaker with the gRPC
+/// classifier, which classifies the head. Retry leaves it alone (A6: committed).
+#[tokio::test]
+async fn a_status_in_the_trailers_opens_the_grpc_breaker_layer() {
+    use seawall::grpc::GrpcBreakerLayer;
+    bounded(async {
+        let faults = Faults::new(|_| Answer::FailInTrailers(Code::Internal));
+        let addr = serve(&faults).await;
+        let (retry, events) = retry_policy(Duration::from_secs(1));
+        let breaker = CircuitBreaker::builder()
+            .failure_threshold(3)
+            .wait_in_open(Duration::from_secs(60))
+            .build()
+            .expect("valid breaker");
+        let svc = ServiceBuilder::new()
+            .layer(ReplayBodyLayer::new(16 * 1024))
+            .layer(
+                retry
+                    .layer()
+                    .classifier(GrpcRetryClassifier::new())
+                    .clone_request(HttpRequests::default().retry_method(Method::POST)),
+            )
+            .layer(GrpcBreakerLayer::new(breaker.clone()))
+            .map_request(to_channel as ToChannel)
+            .service(connect(addr).await);
+        let mut client = HealthClient::new(svc);
+        for _ in 0..3 {
+            let status = client
+                .check(check())
+                .await
+                .expect_err("fails in the trailers");
+            assert_eq!(status.code(), Code::Internal);
+        }
+        assert_eq!(faults.calls(), 3, "committed replies are not retried");
+        let events = events.take();
+        assert!(events.is_empty(), "{events:?}");
+        assert_eq!(breaker.state(), State::Open);
+        let rejected = client.check(check()).await.expect_err("rejected");
+        assert_eq!(faults.calls(), 3, "an open breaker sends nothing");
+        let mut source = rejected.source();
+        let mut open = false;
+        while let Some(e) = source {
+            open |= e.is::<CircuitOpen>();
+            source = e.source();
+        }
+        assert!(open, "{rejected:?}");
+
+        // A plain breaker with the gRPC classifier sees only the committed head: a success.
+        let plain = CircuitBreaker::builder()
+            .failure_threshold(3)
+            .build()
+            .expect("valid breaker");
+        let mut client = stack(connect(addr).await, &Retry::default(), &plain);
+        for _ in 0..3 {
+            let _ = client
+                .check(check())
+                .await
+                .expect_err("fails in the trailers");
+        }
+        assert_eq!(plain.state(), State::Closed);
     })
     .await
 }

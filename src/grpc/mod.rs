@@ -18,6 +18,60 @@
 //! Errors (the request never got a response) are classified as by the HTTP classifiers:
 //! see [transport failures](crate::http::HttpRetryClassifier#transport-failures).
 //!
+//! # A tonic client stack
+//!
+//! Retry, the breaker and the replay buffer sit between a generated client and its
+//! `Channel`. gRPC calls are `POST`s: let them be retried (gRPC's A6 retries the methods its
+//! policy names, whatever their HTTP method). `Channel` takes `Request<tonic::body::Body>`,
+//! so the bottom of the stack maps the replayable body back; and since tonic turns an error
+//! it does not know into `UNKNOWN`, the top maps seawall's errors to the status a server
+//! would have answered (an open circuit: `UNAVAILABLE` with a pushback; a timeout:
+//! `DEADLINE_EXCEEDED`), keeping the error as the status's source so
+//! [`ErrorKind::of`](crate::ErrorKind::of) still tells it.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), seawall::BoxError> {
+//! use seawall::circuit_breaker::CircuitBreaker;
+//! use seawall::grpc::{grpc_rejection_response, GrpcBreakerLayer, GrpcRetryClassifier};
+//! use seawall::http::{HttpRequests, ReplayBody, ReplayBodyLayer};
+//! use seawall::retry::Retry;
+//! use seawall::BoxError;
+//! use std::sync::Arc;
+//! use tower::ServiceBuilder;
+//!
+//! fn to_channel(r: http::Request<ReplayBody<tonic::body::Body>>) -> http::Request<tonic::body::Body> {
+//!     r.map(tonic::body::Body::new)
+//! }
+//! fn to_status(err: BoxError) -> tonic::Status {
+//!     let head = grpc_rejection_response::<()>(&*err);
+//!     let mut status = tonic::Status::from_header_map(head.headers())
+//!         .unwrap_or_else(|| tonic::Status::unknown(err.to_string()));
+//!     status.set_source(Arc::from(err));
+//!     status
+//! }
+//!
+//! let channel = tonic::transport::Channel::from_static("http://127.0.0.1:50051").connect().await?;
+//! let stack = ServiceBuilder::new()
+//!     .map_err(to_status)
+//!     .layer(ReplayBodyLayer::new(64 * 1024))
+//!     .layer(
+//!         Retry::default()
+//!             .layer()
+//!             .classifier(GrpcRetryClassifier::new())
+//!             .clone_request(HttpRequests::default().retry_method(http::Method::POST)),
+//!     )
+//!     .layer(GrpcBreakerLayer::new(CircuitBreaker::default()))
+//!     .map_request(to_channel)
+//!     .service(channel);
+//! // let mut client = HealthClient::new(stack);  // any generated client
+//! # drop(stack); Ok(()) }
+//! ```
+//!
+//! A per-call deadline (`grpc-timeout`) is copied unchanged into each attempt, so each
+//! attempt gets the whole of it; gRPC's A6 counts it for the whole call. Give the retry
+//! policy a [`deadline`](crate::retry::Builder::deadline) and an outer timeout to bound the
+//! call.
+//!
 //! # Around a bare tonic call
 //!
 //! tonic's generated clients return `Result<tonic::Response<T>, tonic::Status>`, where the

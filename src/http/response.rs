@@ -113,6 +113,10 @@ pub(crate) fn find_in_chain<'a, T: Error + 'static>(
 /// [`grpc`](Self::grpc), with `grpc_rejection_response`), so the stack's error type is
 /// `Infallible`, as axum's `Router::route_service` and `Router::layer` want.
 ///
+/// On an axum route, give the breaker inside it an
+/// [`HttpBreakerClassifier`](super::HttpBreakerClassifier): axum handlers answer their own
+/// errors as `Ok` responses (a 500), which the default classifier counts as successes.
+///
 /// The one-line alternative, inside axum's own `HandleErrorLayer`:
 /// `HandleErrorLayer::new(|e: BoxError| async move { rejection_response::<Body>(&*e) })`.
 #[derive(Debug, Clone, Copy, Default)]

@@ -42,6 +42,9 @@ pub type StandardClient<S> = Timeout<
 /// The breaker sits inside retry: every attempt is admitted and recorded on its own, and an
 /// open circuit ends the call at once (seawall's retry does not retry its own refusals).
 ///
+/// The inner service receives `http::Request<ReplayBody<B>>`: build a hyper-util client for
+/// that body type (`Client::builder(..).build_http::<ReplayBody<B>>()`).
+///
 /// ```
 /// use seawall::http::StandardClientLayer;
 /// use seawall::retry::Retry;

@@ -138,7 +138,7 @@ pub(crate) fn after_attempt(
     if let Err(reason) = copy() {
         return Decision::GiveUp(reason);
     }
-    let give_up_on_long_wait = policy.long_retry_after == LongRetryAfter::GiveUp;
+    let give_up_on_long_wait = policy.long_retry_after != LongRetryAfter::Cap;
     let (delay, retry_after) = match verdict.retry_after {
         Some(d) if d > policy.backoff.max_delay() => {
             if give_up_on_long_wait {

@@ -19,7 +19,7 @@ use tower_service::Service;
 
 use super::attempt::{self, Decision, Schedule};
 use super::observe::{Event, GiveUpEvent, GiveUpReason, RetryEvent};
-use super::policy::{CloneRequest, Policy};
+use super::policy::{CloneRequest, LongRetryAfter, Policy};
 use crate::classify::{Classify, Outcome};
 use crate::error::BoxError;
 
@@ -464,7 +464,9 @@ where
                         Decision::GiveUp(reason) => {
                             this.state.set(State::Done);
                             let mut finished = give_up::<_, _, K>(policy, attempt, reason, last);
-                            if reason == GiveUpReason::RetryAfterTooLong {
+                            if reason == GiveUpReason::RetryAfterTooLong
+                                && policy.long_retry_after == LongRetryAfter::GiveUp
+                            {
                                 finished.ending = Ending::RetryAfterTooLong {
                                     retry_after: verdict.retry_after.unwrap_or_default(),
                                     allowed: attempt::allowed_wait(policy, deadline),

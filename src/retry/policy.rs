@@ -94,6 +94,11 @@ pub enum LongRetryAfter {
     /// Wait what the policy allows (`max_delay`) and retry then; past the deadline, give up
     /// with the last result as with any backoff.
     Cap,
+    /// Give up at once, and return the last result as it is: the server's own 429 or 503
+    /// (with its `Retry-After` and body) stays the answer, for a caller that passes it on. A
+    /// [`GiveUp`](super::Event::GiveUp) event says why
+    /// ([`GiveUpReason::RetryAfterTooLong`](super::GiveUpReason::RetryAfterTooLong)).
+    Return,
 }
 
 /// The validated policy, shared by every clone of a [`Retry`], the services it builds and

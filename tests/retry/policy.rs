@@ -513,6 +513,32 @@ async fn retry_after_too_long_on_a_retryable_response_is_an_error() {
     assert!(too_long.last_error().is_none());
     assert_eq!(too_long.retry_after(), Duration::from_secs(3600));
     assert_eq!(calls.load(Ordering::Relaxed), 1);
+
+    // `LongRetryAfter::Return`: the server's own answer, at once, and an event says why.
+    let reasons = Arc::new(Mutex::new(Vec::new()));
+    let r = reasons.clone();
+    let retry = Retry::builder()
+        .no_budget()
+        .long_retry_after(LongRetryAfter::Return)
+        .listener(move |e: &Event<'_>| {
+            if let Event::GiveUp(g) = e {
+                r.lock().unwrap().push(g.reason);
+            }
+        })
+        .build()
+        .unwrap();
+    let c = calls.clone();
+    let mut svc = ServiceBuilder::new()
+        .layer(retry.layer().classifier(Busy))
+        .service(service_fn(move |_: u32| {
+            c.fetch_add(1, Ordering::Relaxed);
+            async { Ok::<u32, BoxError>(429) }
+        }));
+    let start = Instant::now();
+    assert_eq!(svc.ready().await.unwrap().call(1).await.unwrap(), 429);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+    assert_eq!(*reasons.lock().unwrap(), [GiveUpReason::RetryAfterTooLong]);
 }
 
 // ===== classification =====
