@@ -49,6 +49,10 @@ pub enum ErrorKind {
     Timeout,
     /// A retry was refused because the retry budget was exhausted; the source is the last error.
     BudgetExhausted,
+    /// A rate limiter refused the call without calling the inner service.
+    RateLimited,
+    /// A bulkhead refused the call without calling the inner service: every slot was busy.
+    BulkheadFull,
     /// Anything else: the inner service's own error.
     Inner,
 }
@@ -103,10 +107,17 @@ impl ErrorKind {
     }
 
     /// Whether this kind is one of seawall's own refusals (an open circuit, an exhausted
-    /// retry budget): the dependency was not asked, so seawall's retry does not retry it
-    /// unless told to. A timeout is not a refusal: the dependency was asked and did not answer.
+    /// retry budget, a rate limit, a full bulkhead): the dependency was not asked, so
+    /// seawall's retry does not retry it unless told to. A timeout is not a refusal: the
+    /// dependency was asked and did not answer.
     pub const fn is_refusal(self) -> bool {
-        matches!(self, ErrorKind::CircuitOpen | ErrorKind::BudgetExhausted)
+        matches!(
+            self,
+            ErrorKind::CircuitOpen
+                | ErrorKind::BudgetExhausted
+                | ErrorKind::RateLimited
+                | ErrorKind::BulkheadFull
+        )
     }
 
     /// Makes `T`'s kind known to [`ErrorKind::of`] and [`ErrorKind::of_any`]. seawall's own
@@ -216,6 +227,8 @@ impl fmt::Display for ErrorKind {
             ErrorKind::CircuitOpen => "circuit open",
             ErrorKind::Timeout => "timeout",
             ErrorKind::BudgetExhausted => "retry budget exhausted",
+            ErrorKind::RateLimited => "rate limited",
+            ErrorKind::BulkheadFull => "bulkhead full",
             ErrorKind::Inner => "inner service error",
         })
     }

@@ -78,6 +78,7 @@
 )]
 
 pub mod backoff;
+pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod classify;
 pub mod clock;
@@ -86,6 +87,8 @@ pub mod error;
 pub mod grpc;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "rate-limit")]
+pub mod rate_limit;
 pub mod retry;
 mod sync;
 

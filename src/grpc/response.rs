@@ -22,7 +22,8 @@ use tower::load_shed::error::Overloaded;
 /// |---|---|---|
 /// | [`CircuitOpen`] | 14 UNAVAILABLE | the time to the next probe, in ms |
 /// | [`RetryAfterTooLong`] | 14 UNAVAILABLE | the wait the dependency asked for |
-/// | [`ErrorKind::BudgetExhausted`] | 14 UNAVAILABLE | none |
+/// | [`ErrorKind::BudgetExhausted`], [`ErrorKind::BulkheadFull`] | 14 UNAVAILABLE | none |
+/// | `RateLimited` (feature `rate-limit`) | 8 RESOURCE_EXHAUSTED | the time to the next free slot |
 /// | [`ErrorKind::Timeout`] | 4 DEADLINE_EXCEEDED | none |
 /// | tower's `Overloaded`, a transport failure ([`is_transport_failure`](crate::http::is_transport_failure)) | 14 UNAVAILABLE | none |
 /// | anything else | 2 UNKNOWN | none |
@@ -34,7 +35,12 @@ pub fn grpc_rejection_response<B: Default>(err: &(dyn Error + 'static)) -> Respo
             14u16,
             find_in_chain::<CircuitOpen>(err).map(|o| o.retry_in()),
         ),
-        ErrorKind::BudgetExhausted => (14, None),
+        ErrorKind::BudgetExhausted | ErrorKind::BulkheadFull => (14, None),
+        #[cfg(feature = "rate-limit")]
+        ErrorKind::RateLimited => (
+            8,
+            find_in_chain::<crate::rate_limit::RateLimited>(err).map(|r| r.retry_after()),
+        ),
         ErrorKind::Timeout => (4, None),
         _ => match find_in_chain::<RetryAfterTooLong>(err) {
             Some(too_long) => (14, Some(too_long.retry_after())),
@@ -103,6 +109,14 @@ mod tests {
         assert!(budget.headers().get("grpc-retry-pushback-ms").is_none());
         let timeout = answer(Box::new(tower::timeout::error::Elapsed::new()));
         assert_eq!(timeout.headers()["grpc-status"], "4");
+        #[cfg(feature = "rate-limit")]
+        {
+            let limited = answer(Box::new(crate::rate_limit::RateLimited::new(
+                Duration::from_millis(1_200),
+            )));
+            assert_eq!(limited.headers()["grpc-status"], "8");
+            assert_eq!(limited.headers()["grpc-retry-pushback-ms"], "1200");
+        }
         let shed = answer(Box::new(Overloaded::new()));
         assert_eq!(shed.headers()["grpc-status"], "14");
         let reset = answer(Box::new(std::io::Error::from(

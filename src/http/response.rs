@@ -28,7 +28,8 @@ use crate::retry::RetryAfterTooLong;
 /// |---|---|
 /// | [`CircuitOpen`] | 503 Service Unavailable, `Retry-After`: the time to the next probe in whole seconds, rounded up (at least 1) |
 /// | [`RetryAfterTooLong`] | 503, `Retry-After`: the wait the dependency asked for, rounded up |
-/// | [`ErrorKind::BudgetExhausted`] | 503, no `Retry-After` |
+/// | [`ErrorKind::BudgetExhausted`], [`ErrorKind::BulkheadFull`] | 503, no `Retry-After` |
+/// | `RateLimited` (feature `rate-limit`) | 429 Too Many Requests, `Retry-After`: the time to the next free slot, rounded up |
 /// | [`ErrorKind::Timeout`] | 504 Gateway Timeout |
 /// | tower's `Overloaded` (`LoadShed`: the service was not ready) | 503, no `Retry-After` |
 /// | a transport failure calling a dependency ([`is_transport_failure`](super::is_transport_failure): refused, reset, closed) | 502 Bad Gateway |
@@ -65,7 +66,14 @@ pub fn rejection_response<B: Default>(err: &(dyn Error + 'static)) -> Response<B
             StatusCode::SERVICE_UNAVAILABLE,
             find_in_chain::<CircuitOpen>(err).map(|open| open.retry_in()),
         ),
-        ErrorKind::BudgetExhausted => (StatusCode::SERVICE_UNAVAILABLE, None),
+        ErrorKind::BudgetExhausted | ErrorKind::BulkheadFull => {
+            (StatusCode::SERVICE_UNAVAILABLE, None)
+        }
+        #[cfg(feature = "rate-limit")]
+        ErrorKind::RateLimited => (
+            StatusCode::TOO_MANY_REQUESTS,
+            find_in_chain::<crate::rate_limit::RateLimited>(err).map(|r| r.retry_after()),
+        ),
         ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, None),
         _ => match find_in_chain::<RetryAfterTooLong>(err) {
             Some(too_long) => (
@@ -315,6 +323,19 @@ mod tests {
         assert_eq!(answer(Box::new(Elapsed::new())).status(), 504);
         assert_eq!(answer("boom".into()).status(), 500);
         assert_eq!(answer(Box::new(Overloaded::new())).status(), 503);
+        let full = answer(Box::new(crate::bulkhead::BulkheadFull::new(
+            2,
+            Duration::ZERO,
+        )));
+        assert_eq!(full.status(), 503);
+        #[cfg(feature = "rate-limit")]
+        {
+            let limited = answer(Box::new(crate::rate_limit::RateLimited::new(
+                Duration::from_millis(1_200),
+            )));
+            assert_eq!(limited.status(), 429);
+            assert_eq!(limited.headers()[header::RETRY_AFTER], "2");
+        }
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert_eq!(answer(Box::new(refused)).status(), 502);
         let too_long = answer(Box::new(RetryAfterTooLong::new(

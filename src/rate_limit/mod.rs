@@ -1,0 +1,5 @@
+//! Rate limiting (feature `rate-limit`).
+
+mod error;
+
+pub use error::RateLimited;
