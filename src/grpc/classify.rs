@@ -122,7 +122,16 @@ impl Code {
     /// tolerated); anything else, or a number gRPC does not define, is [`Code::Unknown`].
     pub fn from_bytes(value: &[u8]) -> Code {
         let digits = trim_ows(value);
-        if digits.is_empty() || digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return Code::Unknown;
+        }
+        // Leading zeros say nothing: `0000000014` is 14, as the other parsers read numbers.
+        let first = digits
+            .iter()
+            .position(|&b| b != b'0')
+            .unwrap_or(digits.len());
+        let digits = &digits[first..];
+        if digits.len() > 9 {
             return Code::Unknown;
         }
         let n = digits
