@@ -138,6 +138,21 @@ pub(crate) fn duration_to_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// A tokio timer, or `None` where there is none (reached only where a wait is needed: a
+/// retry's first wait, an injected latency).
+///
+/// - No tokio runtime (another executor, or none): asked with `Handle::try_current`, no panic.
+/// - A runtime built without `enable_time`: tokio 1.x has no public query for its time
+///   driver (`Handle` and its `metrics()` do not tell; tokio-rs/tokio#8361 asks for one), and
+///   `sleep_until` panics there, so that one panic is caught. The panic hook still runs (the
+///   default hook prints the message), once per call that needs a wait on such a runtime; with
+///   `panic = "abort"` the process aborts, as it would at any tokio timer there.
+#[cold]
+pub(crate) fn sleep_until(at: tokio::time::Instant) -> Option<tokio::time::Sleep> {
+    tokio::runtime::Handle::try_current().ok()?;
+    std::panic::catch_unwind(|| tokio::time::sleep_until(at)).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

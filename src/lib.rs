@@ -79,6 +79,8 @@
 
 pub mod backoff;
 pub mod bulkhead;
+#[cfg(feature = "chaos")]
+pub mod chaos;
 pub mod circuit_breaker;
 pub mod classify;
 pub mod clock;

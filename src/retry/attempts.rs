@@ -217,7 +217,7 @@ impl<T, K> Retrying<T, K> {
             .unwrap_or(now + far_future);
         match this.timer.as_mut().project() {
             TimerProj::On { sleep } => sleep.reset(at),
-            TimerProj::Off => match new_sleep(at) {
+            TimerProj::Off => match crate::clock::sleep_until(at) {
                 Some(sleep) => this.timer.set(Timer::On { sleep }),
                 None => return false,
             },
@@ -238,20 +238,6 @@ impl<T, K> Retrying<T, K> {
             _ => Poll::Pending,
         }
     }
-}
-
-/// A tokio timer, or `None` where there is none. Only reached on a call's first wait.
-///
-/// - No tokio runtime (another executor, or none): asked with `Handle::try_current`, no panic.
-/// - A runtime built without `enable_time`: tokio 1.x has no public query for its time
-///   driver (`Handle` and its `metrics()` do not tell; tokio-rs/tokio#8361 asks for one), and
-///   `sleep_until` panics there, so that one panic is caught. The panic hook still runs (the
-///   default hook prints the message), once per call that needs a wait on such a runtime; with
-///   `panic = "abort"` the process aborts, as it would at any tokio timer there.
-#[cold]
-fn new_sleep(at: Instant) -> Option<Sleep> {
-    tokio::runtime::Handle::try_current().ok()?;
-    std::panic::catch_unwind(|| tokio::time::sleep_until(at)).ok()
 }
 
 impl<P, S, Req, C, R, K, F, T> Attempts<P, S, Req, C, R, K, F, T>
