@@ -35,6 +35,10 @@ use std::error::Error;
 use std::fmt;
 use std::sync::{PoisonError, RwLock};
 
+/// The most links of a `source()` chain any of seawall's walks look at: a chain that loops
+/// back on itself ends there instead of hanging the caller.
+pub(crate) const MAX_CHAIN: usize = 64;
+
 /// A type-erased error, as used throughout tower.
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 
@@ -66,7 +70,9 @@ impl ErrorKind {
     /// [`ErrorKind::register`].
     pub fn of(err: &(dyn Error + 'static)) -> ErrorKind {
         let mut current: Option<&(dyn Error + 'static)> = Some(err);
-        while let Some(e) = current {
+        // Bounded: a `source()` chain that loops back on itself must not hang the caller.
+        for _ in 0..MAX_CHAIN {
+            let Some(e) = current else { break };
             // `source()` first: a generic seawall wrapper registers its concrete type there
             // (the only place its `E: Error` bound is known), before it is looked up.
             let next = e.source();

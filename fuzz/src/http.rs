@@ -34,7 +34,7 @@
 //! **Body section**: a limit selector byte (top bits: 0, `low` bytes; 1, an entry of a table
 //! relative to the body's total, [`limit`]; 2, a raw `u32`; 3, `low * 256 + byte`), a hint
 //! byte (`% 3`: the source's size hint unknown as `StreamBody`'s, exact and honest, or a fixed
-//! lie `(a, a + b)` from two more bytes), a chunk count byte (`% 17`), each chunk a size byte
+//! lie `(a, a + b)` from two more bytes), a chunk count byte (`% 41`: past 16, the fewest frames a body keeps), each chunk a size byte
 //! (top bit set: `(size & 0x7f) * 16`, else `size % 33`) then that many content bytes (each
 //! XORed with its offset in the body, so a zero input still gives distinct bytes); a tail byte
 //! (bit 0: trailers follow, a count byte `% 4` and per trailer a name byte and a value byte;
@@ -642,6 +642,13 @@ impl Model {
             .sum()
     }
 
+    fn data_frames_before(&self, k: usize) -> usize {
+        self.items[..k]
+            .iter()
+            .filter(|item| matches!(item, Item::Data(_)))
+            .count()
+    }
+
     fn data(&self) -> Vec<u8> {
         let mut all = Vec::new();
         for item in &self.items {
@@ -671,7 +678,11 @@ impl Model {
         match self.mode {
             Mode::Empty => false,
             Mode::Passthrough => true,
-            Mode::Shared => self.failed() || self.bytes_before(self.head) > self.limit as u64,
+            Mode::Shared => {
+                self.failed()
+                    || self.bytes_before(self.head) > self.limit as u64
+                    || self.data_frames_before(self.head) > max_frames(self.limit)
+            }
         }
     }
 
@@ -737,6 +748,11 @@ impl Replica {
     }
 }
 
+/// The most data frames a `ReplayBody` keeps (its documented bound: `limit / 64`, at least 16).
+fn max_frames(limit: usize) -> usize {
+    (limit / 64).max(16)
+}
+
 /// `limit`'s table, relative to the body's `total` bytes.
 fn limit(sel: u8, total: usize) -> usize {
     let table = [
@@ -768,7 +784,7 @@ fn body(mut input: Input<'_>) {
     };
     let mut items = Vec::new();
     let mut offset = 0usize;
-    for _ in 0..input.byte() % 17 {
+    for _ in 0..input.byte() % 41 {
         let size = input.byte();
         let size = if size & 0x80 != 0 {
             usize::from(size & 0x7f) * 16

@@ -25,7 +25,8 @@ use crate::error::BoxError;
 /// a success there; this layer holds the call's permit in the response body until the
 /// status comes. A body that ends without a status (a broken stream) or fails is a failure;
 /// a body dropped before its end (the caller lost interest) records nothing, like a
-/// cancelled call, and frees its probe slot if it was one.
+/// cancelled call. A half-open probe is settled by the response head (a reply that commits
+/// is the answer a probe asks for), so a long stream never holds the breaker half-open.
 ///
 /// The response body becomes a [`GrpcStatusBody`]; tonic accepts it as is.
 ///
@@ -175,6 +176,14 @@ where
                     return Poll::Ready(Err("polled after completion".into()));
                 };
                 let pending = match &result {
+                    // A half-open probe is settled by the head: the dependency answered and
+                    // committed to a reply, which is what a probe asks. Holding its slot
+                    // until the trailers would keep the breaker half-open, refusing every
+                    // other call, for as long as a stream lasts.
+                    Ok(response) if status_in_trailers(response) && permit.is_probe() => {
+                        permit.record(Outcome::Success);
+                        None
+                    }
                     Ok(response) if status_in_trailers(response) => Some(permit),
                     _ => {
                         permit.record(classifier.classify(&result));
@@ -252,7 +261,10 @@ impl<B: Body> Body for GrpcStatusBody<B> {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        // While the status is still to come, say "not yet": a consumer that trusted the
+        // inner body's end would stop polling, and a reply that ended without its status
+        // would never be recorded as the failure it is.
+        self.permit.is_none() && self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

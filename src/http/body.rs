@@ -31,7 +31,7 @@
 use std::fmt;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, Bytes};
 use http::HeaderMap;
@@ -78,9 +78,13 @@ use crate::BoxError;
 /// at the head reads the source. Two copies may be alive at once (hyper may still hold the
 /// previous attempt's body while the next attempt is polled): this stays correct. A copy that
 /// needs frames that are gone (the body outgrew the limit, or its source failed, after the copy
-/// was made) yields a [`BodyNotReplayable`] error rather than skipping data. Retries poll their
-/// attempts one after another; if two copies at the head were polled by different tasks at
-/// the same time, only the one that polled the source last is sure to be woken by it.
+/// was made) yields a [`BodyNotReplayable`] error rather than skipping data. Copies waiting
+/// at the head from different tasks are all woken when one of them takes a frame, or when a
+/// copy goes away.
+///
+/// The limit bounds the bytes kept, and the frames too: at most `limit / 64` data frames (at
+/// least 16), so a body sent in many tiny frames cannot hold many times its limit in
+/// bookkeeping; past either bound it is sent once.
 pub struct ReplayBody<B> {
     inner: Inner<B>,
 }
@@ -95,6 +99,22 @@ enum Inner<B> {
         shared: Arc<Mutex<Shared<B>>>,
         cursor: Cursor,
     },
+}
+
+impl<B> Drop for ReplayBody<B> {
+    fn drop(&mut self) {
+        // A copy that goes away may have been the one the source would wake: wake the copies
+        // waiting at the head, so one of them polls the source itself.
+        if let Inner::Shared { shared, .. } = &self.inner {
+            let waiting = match shared.lock() {
+                Ok(mut shared) => std::mem::take(&mut shared.waiting),
+                Err(poisoned) => std::mem::take(&mut poisoned.into_inner().waiting),
+            };
+            for waker in waiting {
+                waker.wake();
+            }
+        }
+    }
 }
 
 /// One copy's read position in the shared body.
@@ -123,6 +143,24 @@ struct Shared<B> {
     lost: Option<Reason>,
     /// Most bytes kept for replays.
     limit: usize,
+    /// Data frames taken from the source so far: at most [`max_frames`]`(limit)` are kept.
+    data_frames: usize,
+    /// The tasks of copies waiting at the head for the source; woken when a frame is taken
+    /// (the source wakes only the last task that polled it) or a copy goes away.
+    waiting: Vec<Waker>,
+}
+
+/// The most data frames a body keeps for replays: `limit / 64`, at least 16. Each kept frame
+/// costs some bookkeeping besides its bytes (about 64 bytes), so a body sent in many tiny
+/// frames would otherwise hold many times its limit; past this count it is sent once, as a
+/// body over the limit is.
+pub(crate) const fn max_frames(limit: usize) -> usize {
+    let frames = limit / 64;
+    if frames < 16 {
+        16
+    } else {
+        frames
+    }
 }
 
 /// A kept frame.
@@ -154,6 +192,8 @@ impl<B: Body> ReplayBody<B> {
             bytes_seen: 0,
             lost: None,
             limit,
+            data_frames: 0,
+            waiting: Vec::new(),
         };
         ReplayBody {
             inner: Inner::Shared {
@@ -233,7 +273,10 @@ where
                     Some(source) => source.is_end_stream(),
                     // At the head of a source that has ended: the end, unless the source
                     // failed (an error is still to come).
-                    None => matches!(shared.lost, None | Some(Reason::Overflowed { .. })),
+                    None => matches!(
+                        shared.lost,
+                        None | Some(Reason::Overflowed { .. } | Reason::TooManyFrames { .. })
+                    ),
                 }
             }
         }
@@ -308,11 +351,25 @@ where
         // gave: the end, unless the body is truncated.
         cursor.ended = true;
         return match shared.lost {
-            None | Some(Reason::Overflowed { .. }) => Poll::Ready(None),
+            None | Some(Reason::Overflowed { .. } | Reason::TooManyFrames { .. }) => {
+                Poll::Ready(None)
+            }
             Some(_) => Poll::Ready(Some(Err(shared.not_replayable().into()))),
         };
     };
-    match source.as_mut().poll_frame(cx) {
+    let polled = source.as_mut().poll_frame(cx);
+    if polled.is_pending() {
+        // Another copy may take the next frame; this one must hear of it then.
+        if !shared.waiting.iter().any(|w| w.will_wake(cx.waker())) {
+            shared.waiting.push(cx.waker().clone());
+        }
+        return Poll::Pending;
+    }
+    // A frame (or the end) was taken: the copies waiting at the head have something to read.
+    for waker in shared.waiting.drain(..) {
+        waker.wake();
+    }
+    match polled {
         Poll::Pending => Poll::Pending,
         Poll::Ready(None) => {
             shared.source = None;
@@ -345,8 +402,13 @@ impl<B> Shared<B> {
             return;
         }
         if let Some(data) = frame.data_ref() {
+            self.data_frames += 1;
             if self.bytes_seen > to_u64(self.limit) {
                 self.lose(Reason::Overflowed { limit: self.limit });
+            } else if self.data_frames > max_frames(self.limit) {
+                self.lose(Reason::TooManyFrames {
+                    max: max_frames(self.limit),
+                });
             } else {
                 self.frames.push(Kept::Data(data.clone()));
             }
@@ -437,6 +499,7 @@ pub struct BodyNotReplayable {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reason {
     Overflowed { limit: usize },
+    TooManyFrames { max: usize },
     SourceFailed,
     Panicked,
     UnknownFrame,
@@ -448,6 +511,9 @@ impl fmt::Display for BodyNotReplayable {
         match self.reason {
             Reason::Overflowed { limit } => {
                 write!(f, "it outgrew the replay limit of {limit} bytes")
+            }
+            Reason::TooManyFrames { max } => {
+                write!(f, "it came in more than {max} frames")
             }
             Reason::SourceFailed => f.write_str("its source failed while it was being sent"),
             Reason::Panicked => f.write_str("a read of its source panicked"),

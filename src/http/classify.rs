@@ -167,8 +167,7 @@ fn known_view(any: &dyn Any) -> Option<&(dyn Error + 'static)> {
         .or_else(|| view_as::<tokio::time::error::Elapsed>(any))
 }
 
-/// The most errors followed down a `source()` chain: a guard against a cyclic chain.
-const MAX_CHAIN: usize = 64;
+use crate::error::MAX_CHAIN;
 
 /// Whether `err`, or an error in its `source()` chain, is a transport failure: a refused,
 /// reset, aborted or closed connection, an incomplete message, a timeout (see [transport

@@ -99,7 +99,9 @@ pub fn rejection_response<B: Default>(err: &(dyn Error + 'static)) -> Response<B
 
 /// `wait` in whole seconds, rounded up, at least 1: a client told 0 would come back at once.
 fn whole_seconds(wait: Duration) -> HeaderValue {
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let secs = wait
+        .as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0));
     HeaderValue::from(secs.max(1))
 }
 
@@ -108,7 +110,8 @@ pub(crate) fn find_in_chain<'a, T: Error + 'static>(
     err: &'a (dyn Error + 'static),
 ) -> Option<&'a T> {
     let mut current = Some(err);
-    while let Some(e) = current {
+    for _ in 0..crate::error::MAX_CHAIN {
+        let e = current?;
         if let Some(t) = e.downcast_ref::<T>() {
             return Some(t);
         }

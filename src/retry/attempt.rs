@@ -151,16 +151,19 @@ pub(crate) fn after_attempt(
     };
     if let Some(deadline) = deadline {
         // Never sleep past the deadline: an attempt starting at it has no time left.
-        let wake = policy
-            .clock
-            .now_nanos()
-            .saturating_add(duration_to_nanos(delay));
-        if wake >= deadline {
-            return Decision::GiveUp(if retry_after && give_up_on_long_wait {
-                GiveUpReason::RetryAfterTooLong
-            } else {
-                GiveUpReason::Deadline
-            });
+        let left = deadline.saturating_sub(policy.clock.now_nanos());
+        let delay_nanos = duration_to_nanos(delay);
+        if delay_nanos >= left {
+            // The server's wait is too long only if it is longer than the time left; a wait
+            // that merely reaches the deadline (`Retry-After: 0` at the deadline) meets the
+            // deadline, as any backoff would.
+            return Decision::GiveUp(
+                if retry_after && give_up_on_long_wait && delay_nanos > left {
+                    GiveUpReason::RetryAfterTooLong
+                } else {
+                    GiveUpReason::Deadline
+                },
+            );
         }
     }
     Decision::Retry { delay, retry_after }

@@ -232,7 +232,12 @@ impl Retry {
             Attempts::new(Closure(f), (), &*self.policy, ByRef(classifier), ByClone);
         let finished = attempts.await;
         let error = match finished.last {
-            Last::Response(response) => return Ok(response),
+            // A value the classifier called retryable is the answer, as in the layer, unless
+            // the server asked for a wait the policy does not allow.
+            Last::Response(response) => match finished.ending {
+                Ending::RetryAfterTooLong { .. } => None,
+                _ => return Ok(response),
+            },
             Last::Error(Typed(e)) => Some(e),
             Last::TimedOut | Last::NotMade => None,
         };
