@@ -14,6 +14,7 @@ mod flaky;
 mod headers;
 mod idempotency;
 mod retry_after;
+mod review;
 mod server_side;
 mod standard;
 mod timeouts;
