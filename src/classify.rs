@@ -43,11 +43,20 @@ pub trait Classify<T, E> {
     /// What `result` says about the dependency.
     fn classify(&self, result: &Result<T, E>) -> Outcome;
 
-    /// A delay the server asked for before the next attempt, if any. Retry uses it instead of
-    /// its computed backoff (still capped by its `max_delay` and deadline). Default: none.
+    /// A delay the server asked for before the next attempt, if any. Retry waits at least
+    /// that long (and at least its backoff); a delay longer than its `max_delay` or deadline
+    /// allows ends the call (see `LongRetryAfter`). Default: none.
     fn retry_after(&self, result: &Result<T, E>) -> Option<Duration> {
         let _ = result;
         None
+    }
+
+    /// Whether `result` proves the request never reached the dependency (a refused
+    /// connection): then even a request that must not be sent twice (not idempotent) may be
+    /// retried. Asked only of a retryable failure. Default: no.
+    fn is_unsent(&self, result: &Result<T, E>) -> bool {
+        let _ = result;
+        false
     }
 }
 

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use http::{Method, Request, Response};
 use seawall::circuit_breaker::{CircuitBreaker, CircuitBreakerService, CircuitOpen, State};
 use seawall::grpc::{
-    grpc_rejection_response, GrpcBreakerClassifier, GrpcRetryClassifier, Pushback,
+    grpc_rejection_response, GrpcBreakerClassifier, GrpcRequests, GrpcRetryClassifier, Pushback,
 };
 use seawall::http::{
     HttpRequests, RejectionResponseLayer, ReplayBody, ReplayBodyLayer, ReplayBodyService,
@@ -260,15 +260,20 @@ fn to_channel(req: Request<ReplayBody<Body>>) -> Request<Body> {
     req.map(Body::new)
 }
 
-/// The client stack: replay buffer, retry (POST allowed: gRPC's retry policy applies to the
-/// configured methods, whatever HTTP says of POST), breaker, adapter, channel.
+/// The client stack: replay buffer, retry (of the Health service's calls, named as gRPC's
+/// retry policy names them), breaker, adapter, channel.
 type Stack = ReplayBodyService<
     RetryService<
         CircuitBreakerService<MapRequest<Channel, ToChannel>, GrpcBreakerClassifier>,
         GrpcRetryClassifier,
-        HttpRequests,
+        GrpcRequests,
     >,
 >;
+
+/// The calls the tests may retry: the whole Health service.
+fn health_calls() -> GrpcRequests {
+    GrpcRequests::methods(["/grpc.health.v1.Health/"])
+}
 
 fn stack_service(channel: Channel, retry: &Retry, breaker: &CircuitBreaker) -> Stack {
     ServiceBuilder::new()
@@ -277,7 +282,7 @@ fn stack_service(channel: Channel, retry: &Retry, breaker: &CircuitBreaker) -> S
             retry
                 .layer()
                 .classifier(GrpcRetryClassifier::new())
-                .clone_request(HttpRequests::default().retry_method(Method::POST)),
+                .clone_request(health_calls()),
         )
         .layer(breaker.layer().classifier(GrpcBreakerClassifier::new()))
         .map_request(to_channel as ToChannel)

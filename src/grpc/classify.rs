@@ -439,6 +439,10 @@ impl<B, E: 'static> Classify<Response<B>, E> for GrpcRetryClassifier {
             Err(_) => None,
         }
     }
+
+    fn is_unsent(&self, result: &Result<Response<B>, E>) -> bool {
+        matches!(result, Err(e) if self.errors.is_unsent(e))
+    }
 }
 
 // ===== GrpcBreakerClassifier =====

@@ -21,8 +21,8 @@
 //! # A tonic client stack
 //!
 //! Retry, the breaker and the replay buffer sit between a generated client and its
-//! `Channel`. gRPC calls are `POST`s: let them be retried (gRPC's A6 retries the methods its
-//! policy names, whatever their HTTP method). `Channel` takes `Request<tonic::body::Body>`,
+//! `Channel`. gRPC calls are `POST`s: [`GrpcRequests`] says which methods may be retried,
+//! as gRPC's A6 retry policy names them. `Channel` takes `Request<tonic::body::Body>`,
 //! so the bottom of the stack maps the replayable body back; and since tonic turns an error
 //! it does not know into `UNKNOWN`, the top maps seawall's errors to the status a server
 //! would have answered (an open circuit: `UNAVAILABLE` with a pushback; a timeout:
@@ -32,8 +32,8 @@
 //! ```no_run
 //! # async fn f() -> Result<(), seawall::BoxError> {
 //! use seawall::circuit_breaker::CircuitBreaker;
-//! use seawall::grpc::{grpc_rejection_response, GrpcBreakerLayer, GrpcRetryClassifier};
-//! use seawall::http::{HttpRequests, ReplayBody, ReplayBodyLayer};
+//! use seawall::grpc::{grpc_rejection_response, GrpcBreakerLayer, GrpcRequests, GrpcRetryClassifier};
+//! use seawall::http::{ReplayBody, ReplayBodyLayer};
 //! use seawall::retry::Retry;
 //! use seawall::BoxError;
 //! use std::sync::Arc;
@@ -58,7 +58,7 @@
 //!         Retry::default()
 //!             .layer()
 //!             .classifier(GrpcRetryClassifier::new())
-//!             .clone_request(HttpRequests::default().retry_method(http::Method::POST)),
+//!             .clone_request(GrpcRequests::methods(["/grpc.health.v1.Health/"])),
 //!     )
 //!     .layer(GrpcBreakerLayer::new(CircuitBreaker::default()))
 //!     .map_request(to_channel)
@@ -113,8 +113,10 @@
 
 mod breaker;
 mod classify;
+mod request;
 mod response;
 
 pub use breaker::*;
 pub use classify::*;
+pub use request::*;
 pub use response::*;

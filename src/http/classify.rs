@@ -213,6 +213,50 @@ pub fn is_transport_failure(err: &(dyn Error + 'static)) -> bool {
     false
 }
 
+/// Whether `err`, or an error in its `source()` chain, proves the request never left the
+/// client: a refused connection, an unreachable host or network, or hyper's "canceled" (a
+/// request dropped before it was written, as when a pooled connection closed first). Even a
+/// request that must not be sent twice (a `POST`) may be sent again then: the retry
+/// classifiers say so through [`Classify::is_unsent`].
+///
+/// A timeout, a reset or an incomplete message are not proof: the request may have been
+/// processed.
+///
+/// ```
+/// use seawall::http::is_unsent;
+/// use std::io;
+///
+/// assert!(is_unsent(&io::Error::from(io::ErrorKind::ConnectionRefused)));
+/// assert!(!is_unsent(&io::Error::from(io::ErrorKind::ConnectionReset)));
+/// ```
+pub fn is_unsent(err: &(dyn Error + 'static)) -> bool {
+    use io::ErrorKind::*;
+    let mut current = Some(err);
+    for _ in 0..MAX_CHAIN {
+        let Some(e) = current else {
+            return false;
+        };
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            if matches!(
+                io.kind(),
+                ConnectionRefused | HostUnreachable | NetworkUnreachable | NetworkDown
+            ) {
+                return true;
+            }
+            if let Some(inner) = io.get_ref() {
+                current = Some(inner as &(dyn Error + 'static));
+                continue;
+            }
+        } else if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            if h.is_canceled() {
+                return true;
+            }
+        }
+        current = e.source();
+    }
+    false
+}
+
 const fn is_transient_io(kind: io::ErrorKind) -> bool {
     use io::ErrorKind::*;
     matches!(
@@ -285,6 +329,16 @@ impl ErrorRules {
         }
     }
 
+    /// Whether `err` proves the request was never sent (an error that cannot be looked into
+    /// proves nothing).
+    pub(crate) fn is_unsent<E: 'static>(&self, err: &E) -> bool {
+        let any = err as &dyn Any;
+        match self.view.and_then(|view| view(any)) {
+            Some(e) => is_unsent(e),
+            None => known_view(any).is_some_and(is_unsent),
+        }
+    }
+
     pub(crate) fn outcome<E: 'static>(&self, err: &E) -> Outcome {
         let failure = if self.is_transport(err) {
             self.transport
@@ -331,8 +385,9 @@ const fn status_outcome(set: &StatusSet, status: StatusCode) -> Outcome {
 /// errors; `Success`: 1xx to 3xx. See the [defaults](#defaults) below for why.
 ///
 /// [`retry_after`](Classify::retry_after) returns the delay asked for by the `Retry-After`
-/// header of a 429 or 503 response (RFC 9110 §10.2.3, RFC 6585 §4), measured against
-/// `SystemTime::now()`; a missing or malformed header leaves retry to its backoff.
+/// header of any response it retries (RFC 9110 §10.2.3 for 503, RFC 6585 §4 for 429),
+/// measured against `SystemTime::now()`; a missing or malformed header leaves retry to its
+/// backoff, and retry waits at least its backoff anyway.
 ///
 /// Only idempotent requests are safe to retry after a transport failure that may have
 /// reached the server (a reset, an incomplete message).
@@ -362,7 +417,7 @@ const fn status_outcome(set: &StatusSet, status: StatusCode) -> Outcome {
 ///
 /// The success path reads the status only: no header is parsed and nothing is allocated.
 /// The `Retry-After` header (RFC 9110 §10.2.3; see [`parse_retry_after`](super::parse_retry_after))
-/// is read only by [`Classify::retry_after`], which retry calls after a retryable 429 or 503.
+/// is read only by [`Classify::retry_after`], which retry calls after a retryable response.
 ///
 /// # Transport failures
 ///
@@ -507,14 +562,15 @@ impl<B, E: 'static> Classify<Response<B>, E> for HttpRetryClassifier {
         }
     }
 
+    fn is_unsent(&self, result: &Result<Response<B>, E>) -> bool {
+        matches!(result, Err(e) if self.errors.is_unsent(e))
+    }
+
     fn retry_after(&self, result: &Result<Response<B>, E>) -> Option<Duration> {
         match result {
-            Ok(response)
-                if matches!(
-                    response.status(),
-                    StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-                ) =>
-            {
+            // Any status this classifier retries: RFC 9110 defines `Retry-After` for 503 and
+            // RFC 6585 for 429, but a 502, 504 or an opted-in 500 that carries one means it too.
+            Ok(response) if self.retry.contains(response.status()) => {
                 super::retry_after(response.headers(), SystemTime::now())
             }
             _ => None,
@@ -526,7 +582,7 @@ impl<B, E: 'static> Classify<Response<B>, E> for HttpRetryClassifier {
 
 /// Decides which HTTP results count against a dependency's health.
 ///
-/// By default, `Failure`: every 5xx and every error ([transport
+/// By default, `Failure`: every 5xx but 501 and 505 (see [`DEFAULT_STATUSES`](Self::DEFAULT_STATUSES)), and every error ([transport
 /// failures](HttpRetryClassifier#transport-failures) and other errors alike: the dependency could not be
 /// reached or answered with nonsense); `Ignored`: 4xx, 429 included (the server is alive and
 /// asks us to slow down); `Success`: 1xx to 3xx. See the [defaults](HttpRetryClassifier#defaults).
@@ -537,8 +593,14 @@ pub struct HttpBreakerClassifier {
 }
 
 impl HttpBreakerClassifier {
-    /// The statuses that are failures by default: 500 to 599.
-    pub const DEFAULT_STATUSES: StatusSet = StatusSet::EMPTY.with_range(500, 599);
+    /// The statuses that are failures by default: 500 to 599, but 501 Not Implemented and
+    /// 505 HTTP Version Not Supported, which describe the request, not the server's health
+    /// (RFC 9110, sections 15.6.2 and 15.6.6): one unimplemented route must not open the
+    /// circuit for a whole host.
+    pub const DEFAULT_STATUSES: StatusSet = StatusSet::EMPTY
+        .with_range(500, 599)
+        .without(StatusCode::NOT_IMPLEMENTED)
+        .without(StatusCode::HTTP_VERSION_NOT_SUPPORTED);
 
     /// The defaults: see the [type docs](Self).
     pub const fn new() -> Self {
@@ -737,14 +799,14 @@ mod tests {
     #[test]
     fn breaker_statuses_by_default_and_configured() {
         let c = HttpBreakerClassifier::new();
-        for code in [500, 501, 502, 503, 504, 599] {
+        for code in [500, 502, 503, 504, 599] {
             assert_eq!(
                 breaker(&c, Ok::<_, Infallible>(response(code))),
                 Outcome::Failure,
                 "{code}"
             );
         }
-        for code in [400, 404, 408, 429, 499, 600] {
+        for code in [400, 404, 408, 429, 499, 501, 505, 600] {
             assert_eq!(
                 breaker(&c, Ok::<_, Infallible>(response(code))),
                 Outcome::Ignored,
@@ -760,10 +822,12 @@ mod tests {
         }
         let c = c
             .failure_on(StatusCode::TOO_MANY_REQUESTS)
-            .never_failure(StatusCode::NOT_IMPLEMENTED);
+            .failure_on(StatusCode::NOT_IMPLEMENTED)
+            .never_failure(StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(c.outcome_for_status(status(429)), Outcome::Failure);
-        assert_eq!(c.outcome_for_status(status(501)), Outcome::Ignored);
-        assert_eq!(c.failure_statuses().iter().count(), 100);
+        assert_eq!(c.outcome_for_status(status(501)), Outcome::Failure);
+        assert_eq!(c.outcome_for_status(status(500)), Outcome::Ignored);
+        assert_eq!(c.failure_statuses().iter().count(), 99);
         let none = HttpBreakerClassifier::default().statuses(StatusSet::EMPTY);
         assert_eq!(none.outcome_for_status(status(500)), Outcome::Ignored);
     }
@@ -957,7 +1021,7 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_only_for_429_and_503() {
+    fn retry_after_on_every_retried_status_and_no_other() {
         let c = HttpRetryClassifier::new();
         let with_header = |code: u16, value: &'static str| {
             let mut r = response(code);
@@ -976,7 +1040,16 @@ mod tests {
             Some(Duration::from_secs(2))
         );
         assert_eq!(c.retry_after(&with_header(503, "soon")), None);
-        assert_eq!(c.retry_after(&with_header(502, "7")), None);
+        assert_eq!(
+            c.retry_after(&with_header(502, "7")),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(c.retry_after(&with_header(500, "7")), None); // not retried
+        assert_eq!(
+            c.retry_on(StatusCode::INTERNAL_SERVER_ERROR)
+                .retry_after(&with_header(500, "7")),
+            Some(Duration::from_secs(7))
+        );
         assert_eq!(c.retry_after(&with_header(200, "7")), None);
         assert_eq!(c.retry_after(&Ok::<_, Infallible>(response(503))), None);
         // A date in the past: retry at once.

@@ -3,7 +3,7 @@
 //!
 //! | piece | what it does | default, and its source |
 //! |---|---|---|
-//! | [`HttpRetryClassifier`] | what retry calls retryable | 408, 429, 502, 503, 504 and transport failures; a 429's or 503's `Retry-After` replaces the backoff (RFC 9110, sections 15 and 10.2.3) |
+//! | [`HttpRetryClassifier`] | what retry calls retryable | 408, 429, 502, 503, 504 and transport failures; a retried response's `Retry-After` is the least wait (RFC 9110, sections 15 and 10.2.3) |
 //! | [`HttpBreakerClassifier`] | what the breaker counts as a failure | 5xx and transport failures; 429 and other 4xx are ignored (the server is alive) |
 //! | [`HttpRequests`] | which requests retry may send again, and how it copies them | GET, HEAD, PUT, DELETE, OPTIONS, TRACE (RFC 9110, section 9.2.2), or any request with an `Idempotency-Key` |
 //! | [`ReplayBodyLayer`] / [`ReplayBody`] | a streamed body sent again on a retry | up to 64 KiB kept; a longer body is sent once |

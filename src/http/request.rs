@@ -130,7 +130,7 @@ impl HttpRequests {
 }
 
 /// A copy of `req`'s head with `body`.
-fn with_body<B, C>(req: &Request<B>, body: C) -> Request<C> {
+pub(crate) fn with_body<B, C>(req: &Request<B>, body: C) -> Request<C> {
     let mut copy = Request::new(body);
     *copy.method_mut() = req.method().clone();
     *copy.uri_mut() = req.uri().clone();

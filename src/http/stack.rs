@@ -30,7 +30,7 @@ pub type StandardClient<S> = Timeout<
 ///
 /// | part, outermost first | default | change with |
 /// |---|---|---|
-/// | overall timeout | 30 s (tower's `Timeout`) | [`total_timeout`](Self::total_timeout) |
+/// | overall timeout | 30 s (tower's `Timeout`, and the retry's deadline unless the policy has one) | [`total_timeout`](Self::total_timeout) |
 /// | replay buffer for streamed bodies | 64 KiB per request | [`replay_limit`](Self::replay_limit) |
 /// | retry | [`Retry::default`]: 3 retries, exponential backoff from 500 ms with full jitter, max 30 s, a budget of 20 % of successes + 10/s; a `Retry-After` over the allowed wait gives up | [`retry`](Self::retry) |
 /// | which requests are retried | [`HttpRequests::default`]: idempotent methods (RFC 9110), or with an `Idempotency-Key` | [`requests`](Self::requests) |
@@ -161,7 +161,10 @@ impl<S> Layer<S> for StandardClientLayer {
         let breaker = CircuitBreakerLayer::new(self.breaker.clone())
             .classifier(self.breaker_classifier)
             .layer(attempt);
-        let retry = RetryLayer::new(self.retry.clone())
+        // The overall timeout is the retry's deadline too (unless it has its own), so a wait
+        // that would outlast the call (a `Retry-After`, a backoff) gives up at once instead
+        // of sleeping until the outer timeout cuts it.
+        let retry = RetryLayer::new(self.retry.with_deadline_if_none(self.total_timeout))
             .classifier(self.retry_classifier)
             .clone_request(self.requests)
             .layer(breaker);

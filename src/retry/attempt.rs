@@ -22,12 +22,15 @@ pub(crate) struct Verdict {
     pub(crate) outcome: Outcome,
     /// The server's `Retry-After`, for a failure.
     pub(crate) retry_after: Option<Duration>,
+    /// The failure proves the request was never sent (see [`Classify::is_unsent`]).
+    pub(crate) unsent: bool,
 }
 
 /// The verdict on an attempt cut by the per-attempt timeout: a retryable failure.
 pub(crate) const TIMED_OUT: Verdict = Verdict {
     outcome: Outcome::Failure,
     retry_after: None,
+    unsent: false,
 };
 
 /// Judges a result. seawall's own refusals (an open circuit, an inner budget's refusal: see
@@ -50,19 +53,21 @@ where
             return Verdict {
                 outcome: Outcome::Ignored,
                 retry_after: None,
+                unsent: false,
             };
         }
     }
     // `classified`: what the classifier already said of this result (the success path asks
     // first); a classifier counting responses must see each one once.
     let outcome = classified.unwrap_or_else(|| classifier.classify(result));
-    let retry_after = match outcome {
-        Outcome::Failure => classifier.retry_after(result),
-        _ => None,
+    let (retry_after, unsent) = match outcome {
+        Outcome::Failure => (classifier.retry_after(result), classifier.is_unsent(result)),
+        _ => (None, false),
     };
     Verdict {
         outcome,
         retry_after,
+        unsent,
     }
 }
 
@@ -146,24 +151,26 @@ pub(crate) fn after_attempt(
             }
             (policy.backoff.max_delay(), true)
         }
-        Some(d) => (d, true),
+        // The server's wait is the least wait (RFC 9110: "the minimum time the user agent
+        // is asked to wait"): never shorter than the backoff, so a `Retry-After: 0` or a
+        // date in the past from a skewed clock does not turn retries into a tight loop.
+        Some(d) => (d.max(backoff()), true),
         None => (backoff(), false),
     };
     if let Some(deadline) = deadline {
         // Never sleep past the deadline: an attempt starting at it has no time left.
         let left = deadline.saturating_sub(policy.clock.now_nanos());
-        let delay_nanos = duration_to_nanos(delay);
-        if delay_nanos >= left {
-            // The server's wait is too long only if it is longer than the time left; a wait
-            // that merely reaches the deadline (`Retry-After: 0` at the deadline) meets the
-            // deadline, as any backoff would.
-            return Decision::GiveUp(
-                if retry_after && give_up_on_long_wait && delay_nanos > left {
-                    GiveUpReason::RetryAfterTooLong
-                } else {
-                    GiveUpReason::Deadline
-                },
-            );
+        if duration_to_nanos(delay) >= left {
+            // The server's wait is too long only if what it asked is longer than the time
+            // left; a wait that merely reaches the deadline (`Retry-After: 0` at the
+            // deadline, or the backoff it is raised to) meets the deadline, as any backoff
+            // would.
+            let asked = verdict.retry_after.map_or(0, duration_to_nanos);
+            return Decision::GiveUp(if retry_after && give_up_on_long_wait && asked > left {
+                GiveUpReason::RetryAfterTooLong
+            } else {
+                GiveUpReason::Deadline
+            });
         }
     }
     Decision::Retry { delay, retry_after }
@@ -274,11 +281,13 @@ mod tests {
         let success = Verdict {
             outcome: Outcome::Success,
             retry_after: None,
+            unsent: false,
         };
         assert_eq!(decide(&p, 1, success, None), Decision::Success);
         let ignored = Verdict {
             outcome: Outcome::Ignored,
             retry_after: None,
+            unsent: false,
         };
         assert_eq!(decide(&p, 1, ignored, None), Decision::Final);
     }
@@ -328,6 +337,7 @@ mod tests {
         let hinted = |secs| Verdict {
             outcome: Outcome::Failure,
             retry_after: Some(Duration::from_secs(secs)),
+            unsent: false,
         };
         let p = policy(2, None, &time);
         let max = p.backoff().max_delay();

@@ -72,6 +72,11 @@ pub(crate) enum Last<T, K> {
     TimedOut,
     /// No attempt could be made (a per-attempt timeout with no timer).
     NotMade,
+    /// A response that was to be retried, released when the retry was decided: an HTTP
+    /// response holds its body and connection, which must not wait out the backoff (or the
+    /// server's `Retry-After`) with the call. If the retry then cannot start (the deadline
+    /// comes first), the call ends as timed out.
+    Released,
 }
 
 /// Why the call ended.
@@ -112,6 +117,9 @@ pin_project! {
         // The copy the next attempt sends, made when the retry is decided.
         next: Option<Req>,
         no_copy: GiveUpReason,
+        // Whether the request may be sent twice; if not, only a failure that proves it was
+        // never sent is retried.
+        idempotent: bool,
         classifier: C,
         clone_request: R,
         // In the policy clock's nanoseconds; `NO_DEADLINE` when none.
@@ -249,11 +257,12 @@ where
 {
     #[inline]
     pub(crate) fn new(mut svc: S, req: Req, policy: P, classifier: C, clone_request: R) -> Self {
+        let idempotent = policy.max_retries == 0 || clone_request.is_idempotent(&req);
         let (first, kept, no_copy) = if policy.max_retries == 0 {
             (req, None, GiveUpReason::RetriesUsedUp) // no retries: nothing to keep
-        } else if !clone_request.is_idempotent(&req) {
-            (req, None, GiveUpReason::NotIdempotent) // must not be sent twice: not copied
         } else {
+            // A request that must not be sent twice is copied too: it is sent again only if
+            // its failure proves it never left (a refused connection).
             match clone_request.clone_request(&req) {
                 Some(copy) => (copy, Some(req), GiveUpReason::RequestNotCopied),
                 None => (req, None, GiveUpReason::RequestNotCopied), // sent once
@@ -273,6 +282,7 @@ where
             request: kept,
             next: None,
             no_copy,
+            idempotent,
             classifier,
             clone_request,
             deadline,
@@ -411,11 +421,16 @@ where
                     let (kept, next, clone_request) =
                         (&mut *this.request, &mut *this.next, &*this.clone_request);
                     let no_copy = *this.no_copy;
+                    let may_resend = *this.idempotent || verdict.unsent;
                     let decision = attempt::after_attempt(
                         policy,
                         attempt,
                         verdict,
                         || {
+                            if !may_resend {
+                                *kept = None;
+                                return Err(GiveUpReason::NotIdempotent);
+                            }
                             let copy = clone_request.clone_request(kept.as_ref().ok_or(no_copy)?);
                             // The next attempt is the last: the original is not needed any
                             // more (nor, if it could not be copied, for anything else).
@@ -496,7 +511,13 @@ where
                                     error: show::<_, _, K>(&last, &elapsed),
                                 }));
                             }
-                            *rp.last = Some(last);
+                            *rp.last = Some(match last {
+                                Last::Response(response) => {
+                                    drop(response);
+                                    Last::Released
+                                }
+                                other => other,
+                            });
                             this.state.set(if delay.is_zero() {
                                 State::Readying
                             } else {
@@ -610,7 +631,7 @@ fn show<'a, T, E, K: Keep<E>>(
     match last {
         Last::Error(e) => e.show(),
         Last::TimedOut => Some(elapsed),
-        Last::Response(_) | Last::NotMade => None,
+        Last::Response(_) | Last::NotMade | Last::Released => None,
     }
 }
 
@@ -627,7 +648,7 @@ fn give_up<T, E, K: Keep<E>>(
         policy.observers.emit(&Event::GiveUp(GiveUpEvent {
             attempt,
             reason,
-            response: matches!(last, Last::Response(_)),
+            response: matches!(last, Last::Response(_) | Last::Released),
             error: show::<_, _, K>(&last, &elapsed),
         }));
     }

@@ -97,6 +97,11 @@ fn boxed<T>(finished: Finished<T, BoxError>) -> Result<T, BoxError> {
         Last::Error(e) => Some(e),
         Last::TimedOut => Some(Box::new(Elapsed::new()) as BoxError),
         Last::NotMade => None,
+        // The deadline came before the retry of a released response could start.
+        Last::Released => match finished.ending {
+            Ending::AsIs => Some(Box::new(Elapsed::new()) as BoxError),
+            _ => None,
+        },
     };
     Err(match (finished.ending, error) {
         (Ending::AsIs, Some(e)) => e,

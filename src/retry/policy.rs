@@ -185,6 +185,36 @@ impl Retry {
         self.policy.budget.as_ref()
     }
 
+    /// The overall deadline per call, if any.
+    pub fn deadline(&self) -> Option<Duration> {
+        self.policy.deadline
+    }
+
+    /// This policy, or, if it has no deadline, a copy of it with `deadline` (sharing its
+    /// budget and listeners): for a stack whose overall timeout should also bound the waits
+    /// retry decides on (a `Retry-After` that would outlast the call gives up at once).
+    pub(crate) fn with_deadline_if_none(&self, deadline: Duration) -> Retry {
+        if self.policy.deadline.is_some() {
+            return self.clone();
+        }
+        let p = &*self.policy;
+        Retry {
+            policy: crate::sync::Arc::new(Policy {
+                max_retries: p.max_retries,
+                retry_refusals: p.retry_refusals,
+                long_retry_after: p.long_retry_after,
+                backoff: p.backoff,
+                budget: p.budget.clone(),
+                deadline: Some(deadline),
+                attempt_timeout: p.attempt_timeout,
+                observers: p.observers.clone(),
+                clock: p.clock.clone(),
+                seed: p.seed,
+                rngs: AtomicU64::new(0),
+            }),
+        }
+    }
+
     /// Runs `f` until it succeeds or retries end, with the default classifier (errors are
     /// retryable, except an open circuit and an exhausted inner budget).
     ///
@@ -239,7 +269,7 @@ impl Retry {
                 _ => return Ok(response),
             },
             Last::Error(Typed(e)) => Some(e),
-            Last::TimedOut | Last::NotMade => None,
+            Last::TimedOut | Last::NotMade | Last::Released => None,
         };
         Err(match (finished.ending, error) {
             (Ending::AsIs, Some(e)) => RetryError::Inner(e),
@@ -308,6 +338,9 @@ where
     }
     fn retry_after(&self, result: &Result<T, E>) -> Option<Duration> {
         self.0.retry_after(result)
+    }
+    fn is_unsent(&self, result: &Result<T, E>) -> bool {
+        self.0.is_unsent(result)
     }
 }
 

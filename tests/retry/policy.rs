@@ -662,7 +662,7 @@ async fn request_that_cannot_be_cloned_is_sent_once() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_request_that_must_not_be_sent_twice_is_neither_copied_nor_retried() {
+async fn a_request_that_must_not_be_sent_twice_is_retried_only_if_it_was_never_sent() {
     // A POST-like request: copyable, but not idempotent.
     #[derive(Clone)]
     struct Post;
@@ -705,8 +705,44 @@ async fn a_request_that_must_not_be_sent_twice_is_neither_copied_nor_retried() {
     // Returned as it is: nothing was wrong with copying, the request may not be repeated.
     assert_eq!(err.to_string(), "reset");
     assert_eq!(calls.load(Ordering::Relaxed), 1);
-    assert_eq!(copies.load(Ordering::Relaxed), 0);
+    // Copied before the first attempt all the same, in case its failure proves it unsent.
+    assert_eq!(copies.load(Ordering::Relaxed), 1);
     assert_eq!(*reasons.lock().unwrap(), [GiveUpReason::NotIdempotent]);
+
+    // A failure the classifier says proves the request never left ("refused") is retried.
+    #[derive(Clone)]
+    struct RefusedIsUnsent;
+    impl Classify<u32, BoxError> for RefusedIsUnsent {
+        fn classify(&self, r: &Result<u32, BoxError>) -> Outcome {
+            if r.is_ok() {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            }
+        }
+        fn is_unsent(&self, r: &Result<u32, BoxError>) -> bool {
+            matches!(r, Err(e) if e.to_string() == "refused")
+        }
+    }
+    let c = calls.clone();
+    let mut svc = ServiceBuilder::new()
+        .layer(
+            retry
+                .layer()
+                .classifier(RefusedIsUnsent)
+                .clone_request(OnlyIdempotent(copies.clone())),
+        )
+        .service(service_fn(move |_: Post| {
+            let n = c.fetch_add(1, Ordering::Relaxed);
+            async move {
+                match n {
+                    1 => Err::<u32, BoxError>("refused".into()),
+                    _ => Ok(7),
+                }
+            }
+        }));
+    assert_eq!(svc.ready().await.unwrap().call(Post).await.unwrap(), 7);
+    assert_eq!(calls.load(Ordering::Relaxed), 3);
 }
 
 #[tokio::test(start_paused = true)]

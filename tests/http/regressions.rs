@@ -1,6 +1,7 @@
-//! Adversarial review of the `http` feature (wt-review1). Each failing test is `#[ignore]`d
-//! with the finding it proves; run them with `cargo test --features http --test http review
-//! -- --ignored`.
+//! Regressions found by an adversarial review of the `http` feature: the standard stack's
+//! total timeout bounds retry's waits, a retried response is released before the wait, a
+//! POST whose connection was refused is retried, a 501 route does not open the circuit, a
+//! huge `Retry-After` is answered without overflow.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,7 +23,6 @@ use crate::support::*;
 /// (issue 12 §3: "what is left of the deadline"); instead the stack sleeps on the server's
 /// wish until tower's outer `Timeout` fires, and the caller gets a plain timeout.
 #[tokio::test]
-#[ignore = "finding 2: StandardClientLayer's total_timeout is not the retry deadline; a Retry-After past it is slept on, then Elapsed"]
 async fn standard_stack_gives_up_at_once_on_a_retry_after_past_its_total_timeout() {
     bounded(async {
         let server =
@@ -51,7 +51,6 @@ async fn standard_stack_gives_up_at_once_on_a_retry_after_past_its_total_timeout
 /// 503 whose body streams slowly keeps its connection (and the server's stream) open for
 /// the full second the server asked the client to stay away.
 #[tokio::test]
-#[ignore = "finding 3: the previous response (body + connection) is kept alive through the retry wait"]
 async fn a_retried_response_is_released_before_the_wait() {
     bounded(async {
         let dropped_at: Arc<Mutex<Option<Instant>>> = Arc::default();
@@ -110,7 +109,6 @@ async fn a_retried_response_is_released_before_the_wait() {
 /// (gRPC A6 "transparent retry", Finagle's WriteException requeue, hyper-util's own
 /// `retry_canceled_requests`); seawall gives up at once with `NotIdempotent`.
 #[tokio::test]
-#[ignore = "finding 4: a POST that never left the client (connection refused) is not retried"]
 async fn a_post_whose_connection_was_refused_is_retried() {
     bounded(async {
         let addr = {
@@ -148,7 +146,6 @@ async fn a_post_whose_connection_was_refused_is_retried() {
 /// Finding 6: with the default breaker classifier, 501 Not Implemented (a property of the
 /// route, not of the server's health) trips the circuit for every route of the host.
 #[tokio::test]
-#[ignore = "finding 6: 501 (and 505) count as breaker failures: one unimplemented route opens the circuit for the whole host"]
 async fn a_501_route_does_not_open_the_circuit_for_healthy_routes() {
     bounded(async {
         let server = recording_server(|seen, _| async move {
@@ -189,7 +186,6 @@ async fn a_501_route_does_not_open_the_circuit_for_healthy_routes() {
 /// `RetryAfterTooLong` of `Duration::MAX` (public constructor) overflows (a panic in debug
 /// builds; in release it wraps to 0 and is answered `Retry-After: 1`).
 #[test]
-#[ignore = "finding 9: whole_seconds overflows on Duration::MAX (src/http/response.rs:89)"]
 fn a_huge_retry_after_is_answered_without_overflow() {
     let err = RetryAfterTooLong::new(Duration::MAX, Duration::from_secs(30), None);
     let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
