@@ -85,6 +85,7 @@ pub mod circuit_breaker;
 pub mod classify;
 pub mod clock;
 pub mod error;
+pub mod fallback;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 #[cfg(feature = "http")]
