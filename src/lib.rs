@@ -16,6 +16,13 @@
 //! - [`backoff`]: exponential, linear or constant growth with jitter: retry's delays and the
 //!   breaker's growing open period share it.
 //! - [`clock`]: one time source, tokio's by default, so paused time drives every test.
+//! - [`fallback`]: answer from a fallback service when a call is refused or times out (the
+//!   outcomes you select); the fallback sees the request and the error.
+//! - [`bulkhead`]: a bound on the calls in flight to one dependency; refusals are
+//!   `BulkheadFull`.
+//! - `rate_limit` (feature `rate-limit`): GCRA rate limits shared by every clone, keyed or
+//!   not; refusals are `RateLimited`, carrying the wait.
+//! - `chaos` (feature `chaos`): seeded, switchable fault and latency injection.
 //! - `http` (feature `http`): response classifiers, idempotent-only retries, `Retry-After`,
 //!   replayable request bodies, rejections answered as responses, a standard client stack.
 //! - `grpc` (feature `grpc`): `grpc-status` and pushback classifiers (gRPC A6), rejections
@@ -67,6 +74,19 @@
 //! assert_eq!(ErrorKind::of(&*err), ErrorKind::CircuitOpen);
 //! # }
 //! ```
+//!
+//! # Timeouts
+//!
+//! seawall has no timeout layer of its own: tower's `Timeout` fits. Its error,
+//! `tower::timeout::error::Elapsed`, is [`ErrorKind::Timeout`] for [`ErrorKind::of`], so
+//! breakers count it, retries retry it, fallbacks select it and `http`'s
+//! `rejection_response` answers it 504, with nothing to register. A typed error carrying the
+//! duration would tell a caller little the stack does not already know, and would cost a
+//! layer that duplicates tower's. Use two: an overall timeout outside retry (retry's own
+//! [`deadline`](retry::Builder::deadline) also keeps its waits inside it) and a per-attempt
+//! timeout inside the breaker, so a hung call counts as a failure; retry's
+//! [`attempt_timeout`](retry::Builder::attempt_timeout) is the per-attempt timeout when no
+//! breaker sits between.
 //!
 //! [tower]: https://docs.rs/tower
 
