@@ -51,6 +51,103 @@ impl HasErrorKind for RateLimited {
 
 impl Error for RateLimited {}
 
+/// The error of the bare API's [`RateLimiter::call`](super::RateLimiter::call) and
+/// [`KeyedRateLimiter::call_key`](super::KeyedRateLimiter::call_key): the limiter's refusal, or
+/// the wrapped call's own error, as a typed enum since no layers stack here.
+///
+/// Both variants are transparent: `Display` and `source()` are those of the refusal or of the
+/// call's error. [`kind`](Self::kind) tells them apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError<E> {
+    /// The limiter refused the call; the closure was not run.
+    RateLimited(RateLimited),
+    /// The call ran and failed with its own error.
+    Inner(E),
+}
+
+impl<E: 'static> CallError<E> {
+    /// The call's own error, registering the type so [`ErrorKind::of_any`] can see through it.
+    pub(crate) fn inner(e: E) -> Self {
+        ErrorKind::register_any::<Self>();
+        CallError::Inner(e)
+    }
+
+    /// A refusal, registering the type so [`ErrorKind::of_any`] can see through it.
+    pub(crate) fn rate_limited(limited: RateLimited) -> Self {
+        ErrorKind::register_any::<Self>();
+        CallError::RateLimited(limited)
+    }
+}
+
+impl<E> CallError<E> {
+    /// The inner error, if the call ran.
+    pub fn into_inner(self) -> Option<E> {
+        match self {
+            CallError::Inner(e) => Some(e),
+            CallError::RateLimited(_) => None,
+        }
+    }
+
+    /// Whether the limiter refused the call.
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, CallError::RateLimited(_))
+    }
+
+    /// The kind of failure: [`ErrorKind::RateLimited`] for a refusal, else the kind of the
+    /// inner error, as [`ErrorKind::of_any`] tells it.
+    pub fn kind(&self) -> ErrorKind
+    where
+        E: 'static,
+    {
+        match self {
+            CallError::RateLimited(_) => ErrorKind::RateLimited,
+            CallError::Inner(e) => ErrorKind::of_any(e),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for CallError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::RateLimited(limited) => fmt::Display::fmt(limited, f),
+            CallError::Inner(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl<E: Error + 'static> Error for CallError<E> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        // Registered here, where `E: Error` is known, so `ErrorKind::of` can walk the inner
+        // error's own causes (as the breaker's `CallError` does).
+        ErrorKind::register_probes::<Self>(deep_any::<E>, Some(deep_dyn::<E>));
+        match self {
+            CallError::RateLimited(limited) => limited.source(),
+            CallError::Inner(e) => e.source(),
+        }
+    }
+}
+
+fn deep_kind<E: Error + 'static>(err: &CallError<E>) -> ErrorKind {
+    match err {
+        CallError::RateLimited(_) => ErrorKind::RateLimited,
+        CallError::Inner(e) => ErrorKind::of(e),
+    }
+}
+
+fn deep_any<E: Error + 'static>(any: &dyn std::any::Any) -> Option<ErrorKind> {
+    any.downcast_ref::<CallError<E>>().map(deep_kind)
+}
+
+fn deep_dyn<E: Error + 'static>(err: &(dyn Error + 'static)) -> Option<ErrorKind> {
+    err.downcast_ref::<CallError<E>>().map(deep_kind)
+}
+
+impl<E: 'static> HasErrorKind for CallError<E> {
+    fn error_kind(&self) -> ErrorKind {
+        self.kind()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +159,17 @@ mod tests {
         let boxed: crate::BoxError = Box::new(e);
         assert_eq!(ErrorKind::of(&*boxed), ErrorKind::RateLimited);
         assert!(ErrorKind::RateLimited.is_refusal());
+    }
+
+    #[test]
+    fn call_error_tells_a_refusal_from_the_calls_own_error() {
+        let limited: CallError<std::io::Error> =
+            CallError::rate_limited(RateLimited::new(Duration::from_millis(10)));
+        assert!(limited.is_rate_limited());
+        assert_eq!(ErrorKind::of(&limited), ErrorKind::RateLimited);
+        assert_eq!(ErrorKind::of_any(&limited), ErrorKind::RateLimited);
+        let inner: CallError<std::io::Error> = CallError::inner(std::io::Error::other("boom"));
+        assert_eq!(inner.kind(), ErrorKind::Inner);
+        assert_eq!(inner.to_string(), "boom");
     }
 }

@@ -193,6 +193,7 @@ impl Retry {
     /// This policy, or, if it has no deadline, a copy of it with `deadline` (sharing its
     /// budget and listeners): for a stack whose overall timeout should also bound the waits
     /// retry decides on (a `Retry-After` that would outlast the call gives up at once).
+    #[cfg(feature = "http")]
     pub(crate) fn with_deadline_if_none(&self, deadline: Duration) -> Retry {
         if self.policy.deadline.is_some() {
             return self.clone();
