@@ -1,4 +1,4 @@
-//! The bulkhead's rejection.
+//! The bulkhead's rejection and the bare-call error.
 
 use std::error::Error;
 use std::fmt;
@@ -55,6 +55,109 @@ impl HasErrorKind for BulkheadFull {
 
 impl Error for BulkheadFull {}
 
+/// The error of [`Bulkhead::call`](super::Bulkhead::call): the bulkhead's refusal or the
+/// wrapped call's own error, as a typed enum since no layers stack here (the same shape as
+/// the circuit breaker's [`CallError`](crate::circuit_breaker::CallError)).
+///
+/// Both variants are transparent: `Display` and `source()` are those of the refusal or of
+/// the call's error. [`kind`](Self::kind), [`ErrorKind::of`] and [`ErrorKind::of_any`] tell a
+/// refusal from the call's own error (and see through the call's error: a timeout is still
+/// a timeout), so seawall's retry does not retry a refusal.
+///
+/// `ErrorKind::of_any` knows a `CallError<E>` once a bulkhead has made one with that `E`;
+/// for one built by hand before that, call `ErrorKind::register_any::<CallError<E>>()` first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError<E> {
+    /// The bulkhead refused the call; the closure was not run.
+    Rejected(BulkheadFull),
+    /// The call ran and failed with its own error.
+    Inner(E),
+}
+
+impl<E: 'static> CallError<E> {
+    /// The call's own error, registering the type so [`ErrorKind::of_any`] can see through it.
+    pub(crate) fn inner(e: E) -> Self {
+        ErrorKind::register_any::<Self>();
+        CallError::Inner(e)
+    }
+
+    /// A refusal, registering the type so [`ErrorKind::of_any`] can see through it.
+    pub(crate) fn rejected(full: BulkheadFull) -> Self {
+        ErrorKind::register_any::<Self>();
+        CallError::Rejected(full)
+    }
+}
+
+impl<E> CallError<E> {
+    /// The inner error, if the call ran.
+    pub fn into_inner(self) -> Option<E> {
+        match self {
+            CallError::Inner(e) => Some(e),
+            CallError::Rejected(_) => None,
+        }
+    }
+
+    /// Whether the bulkhead refused the call.
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, CallError::Rejected(_))
+    }
+
+    /// The kind of failure: [`ErrorKind::BulkheadFull`] for a refusal, else the kind of the
+    /// inner error, as [`ErrorKind::of_any`] tells it.
+    pub fn kind(&self) -> ErrorKind
+    where
+        E: 'static,
+    {
+        match self {
+            CallError::Rejected(_) => ErrorKind::BulkheadFull,
+            CallError::Inner(e) => ErrorKind::of_any(e),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for CallError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Rejected(full) => fmt::Display::fmt(full, f),
+            CallError::Inner(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl<E: Error + 'static> Error for CallError<E> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        // Registered here, the one place where `E: Error` is known, so `ErrorKind::of` can
+        // downcast to this type and walk the inner error's own causes.
+        ErrorKind::register_probes::<Self>(deep_any::<E>, Some(deep_dyn::<E>));
+        match self {
+            CallError::Rejected(full) => full.source(),
+            CallError::Inner(e) => e.source(),
+        }
+    }
+}
+
+/// The kind of a `CallError<E>` whose `E` is an `Error`: the inner error's whole chain.
+fn deep_kind<E: Error + 'static>(err: &CallError<E>) -> ErrorKind {
+    match err {
+        CallError::Rejected(_) => ErrorKind::BulkheadFull,
+        CallError::Inner(e) => ErrorKind::of(e),
+    }
+}
+
+fn deep_any<E: Error + 'static>(any: &dyn std::any::Any) -> Option<ErrorKind> {
+    any.downcast_ref::<CallError<E>>().map(deep_kind)
+}
+
+fn deep_dyn<E: Error + 'static>(err: &(dyn Error + 'static)) -> Option<ErrorKind> {
+    err.downcast_ref::<CallError<E>>().map(deep_kind)
+}
+
+impl<E: 'static> HasErrorKind for CallError<E> {
+    fn error_kind(&self) -> ErrorKind {
+        self.kind()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +173,30 @@ mod tests {
         let boxed: crate::BoxError = Box::new(e);
         assert_eq!(ErrorKind::of(&*boxed), ErrorKind::BulkheadFull);
         assert!(ErrorKind::BulkheadFull.is_refusal());
+    }
+
+    #[test]
+    fn call_error_tells_a_refusal_from_the_calls_own_error() {
+        let full: CallError<std::io::Error> =
+            CallError::rejected(BulkheadFull::new(2, Duration::ZERO));
+        assert!(full.is_rejected());
+        assert_eq!(full.kind(), ErrorKind::BulkheadFull);
+        assert_eq!(ErrorKind::of(&full), ErrorKind::BulkheadFull);
+        assert_eq!(ErrorKind::of_any(&full), ErrorKind::BulkheadFull);
+        assert_eq!(full.to_string(), "bulkhead full; all 2 slots busy");
+
+        let inner: CallError<std::io::Error> = CallError::inner(std::io::Error::other("boom"));
+        assert!(!inner.is_rejected());
+        assert_eq!(ErrorKind::of(&inner), ErrorKind::Inner);
+        assert_eq!(inner.to_string(), "boom");
+        assert_eq!(
+            inner.into_inner().map(|e| e.to_string()),
+            Some("boom".into())
+        );
+
+        let timed_out: CallError<tower::timeout::error::Elapsed> =
+            CallError::inner(tower::timeout::error::Elapsed::new());
+        assert_eq!(ErrorKind::of(&timed_out), ErrorKind::Timeout);
+        assert_eq!(timed_out.kind(), ErrorKind::Timeout);
     }
 }

@@ -1,0 +1,199 @@
+//! The bulkhead layer's success path (a slot is free) against a bare service.
+//!
+//! Two harnesses, as in `benches/retry.rs`. `success_path`: each call's future is polled
+//! once, in place, with a no-op waker, so the numbers are the layer's own cost without a
+//! runtime (the compiler sees through a bare `service_fn` there, so its baseline is close to
+//! zero and the difference is everything the layer does). `success_path_async`: the same
+//! calls awaited in a loop inside one task on a current-thread tokio runtime. The two-thread
+//! group runs the loop on both cores at once through one bulkhead, to show what contention
+//! on its one semaphore adds.
+//!
+//! `cargo bench --bench bulkhead`
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, Criterion};
+use seawall::bulkhead::Bulkhead;
+use seawall::BoxError;
+use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+
+// ===== allocation counting: the success path must allocate nothing =====
+
+struct CountingAlloc;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        std::alloc::System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        std::alloc::System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn bulkhead() -> Bulkhead {
+    Bulkhead::builder()
+        .max_concurrent(64)
+        .max_wait(Duration::from_millis(10))
+        .build()
+        .unwrap()
+}
+
+/// Counts the allocations of 10 000 successful calls through the layer, before the timings,
+/// and refuses to time a success path that allocates.
+fn allocations(_: &mut Criterion) {
+    let mut svc = ServiceBuilder::new()
+        .layer(bulkhead().layer())
+        .service(bare());
+    one_call(&mut svc, 0);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for i in 0..10_000 {
+        black_box(one_call(&mut svc, i));
+    }
+    let n = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    println!("bulkhead/success_path: {n} allocations in 10000 calls");
+    assert_eq!(n, 0, "the success path allocated");
+}
+
+fn bare() -> impl Service<u64, Response = u64, Error = BoxError> + Clone + Send {
+    service_fn(|x: u64| std::future::ready(Ok::<u64, BoxError>(x.wrapping_add(1))))
+}
+
+#[inline(always)]
+fn one_call<S: Service<u64, Response = u64>>(svc: &mut S, x: u64) -> u64 {
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    let _ = svc.poll_ready(&mut cx);
+    let future = pin!(svc.call(x));
+    match future.poll(&mut cx) {
+        Poll::Ready(Ok(v)) => v,
+        _ => 0,
+    }
+}
+
+fn success_path(c: &mut Criterion) {
+    let mut g = c.benchmark_group("bulkhead/success_path");
+    let mut svc = bare();
+    g.bench_function("bare service_fn", |b| {
+        b.iter(|| one_call(&mut svc, black_box(1)))
+    });
+    let mut svc = ServiceBuilder::new()
+        .layer(bulkhead().layer())
+        .service(bare());
+    g.bench_function("bulkhead", |b| b.iter(|| one_call(&mut svc, black_box(1))));
+    let listened = Bulkhead::builder()
+        .max_concurrent(64)
+        .listener(|_: &Bulkhead, e: &seawall::bulkhead::Event| {
+            black_box(e);
+        })
+        .build()
+        .unwrap();
+    let mut svc = ServiceBuilder::new()
+        .layer(listened.layer())
+        .service(bare());
+    g.bench_function("bulkhead, one listener", |b| {
+        b.iter(|| one_call(&mut svc, black_box(1)))
+    });
+    g.finish();
+}
+
+/// `iters` calls awaited one after the other in one task, as an application makes them.
+fn async_loop<S>(rt: &tokio::runtime::Runtime, svc: &mut S, iters: u64) -> Duration
+where
+    S: Service<u64, Response = u64>,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for i in 0..iters {
+            let svc = match svc.ready().await {
+                Ok(svc) => svc,
+                Err(_) => continue,
+            };
+            let _ = black_box(svc.call(black_box(i)).await.ok());
+        }
+        start.elapsed()
+    })
+}
+
+fn success_path_async(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let mut g = c.benchmark_group("bulkhead/success_path_async");
+    let mut svc = bare();
+    g.bench_function("bare service_fn", |b| {
+        b.iter_custom(|iters| async_loop(&rt, &mut svc, iters))
+    });
+    let mut svc = ServiceBuilder::new()
+        .layer(bulkhead().layer())
+        .service(bare());
+    g.bench_function("bulkhead", |b| {
+        b.iter_custom(|iters| async_loop(&rt, &mut svc, iters))
+    });
+    g.finish();
+}
+
+/// Runs `iters` calls on each of two threads at once; returns the slower thread's time.
+fn two_threads<S>(svc: S, iters: u64) -> Duration
+where
+    S: Service<u64, Response = u64> + Clone + Send + 'static,
+{
+    let start = Arc::new(std::sync::Barrier::new(2));
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let mut svc = svc.clone();
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                let t = Instant::now();
+                for i in 0..iters {
+                    black_box(one_call(&mut svc, i));
+                }
+                t.elapsed()
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .max()
+        .unwrap_or_default()
+}
+
+fn success_path_two_threads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("bulkhead/success_path_2_threads");
+    g.bench_function("bare service_fn", |b| {
+        b.iter_custom(|iters| two_threads(bare(), iters))
+    });
+    let svc = ServiceBuilder::new()
+        .layer(bulkhead().layer())
+        .service(bare());
+    g.bench_function("bulkhead (shared)", |b| {
+        b.iter_custom(|iters| two_threads(svc.clone(), iters))
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    targets = allocations, success_path, success_path_async, success_path_two_threads
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
