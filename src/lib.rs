@@ -115,13 +115,17 @@ pub mod rate_limit;
 pub mod retry;
 mod sync;
 
+pub use bulkhead::{Bulkhead, BulkheadLayer};
 pub use circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
 pub use classify::{Classify, Outcome};
 pub use error::{BoxError, ConfigError, ErrorKind};
+pub use fallback::{Fallback, FallbackLayer};
+#[cfg(feature = "rate-limit")]
+pub use rate_limit::{RateLimitLayer, RateLimiter};
 pub use retry::{Backoff, BudgetExhausted, Jitter, Retry, RetryBudget, RetryLayer};
 
-// The README's examples are compiled and run as doc tests (its http example needs the
-// feature: CI runs them with `--all-features`).
+// The README's examples are compiled and run as doc tests (they need the `http` and
+// `rate-limit` features: CI runs them with `--all-features`).
 #[doc = include_str!("../README.md")]
-#[cfg(all(doctest, feature = "http"))]
+#[cfg(all(doctest, feature = "http", feature = "rate-limit"))]
 pub struct ReadmeDoctests;
