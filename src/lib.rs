@@ -113,6 +113,7 @@ pub mod http;
 #[cfg(feature = "rate-limit")]
 pub mod rate_limit;
 pub mod retry;
+pub mod stack;
 mod sync;
 
 pub use bulkhead::{Bulkhead, BulkheadLayer};

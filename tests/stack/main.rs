@@ -8,6 +8,7 @@ mod common;
 #[global_allocator]
 static GLOBAL: common::alloc::Counting = common::alloc::Counting;
 
+mod builder;
 mod cancellation;
 mod errors;
 mod layers;

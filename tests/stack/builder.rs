@@ -1,0 +1,461 @@
+//! The stack builder: the order it builds, the compositions it refuses (one test per refusal,
+//! asserting the exact variant), and the measured misbehaviour its main check prevents.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use seawall::bulkhead::Bulkhead;
+use seawall::circuit_breaker::{CircuitBreaker, State};
+use seawall::fallback::{fallback_fn, FallbackLayer};
+use seawall::retry::{Backoff, Jitter, LongRetryAfter, Retry, RetryBudget};
+use seawall::stack::{Part, Stack, StackError};
+use seawall::{BoxError, ConfigError, ErrorKind};
+use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+
+const MS: Duration = Duration::from_millis(1);
+const SEC: Duration = Duration::from_secs(1);
+
+/// A retry with a budget generous enough never to refuse in these tests, and fixed delays.
+fn retry(max_retries: u32) -> Retry {
+    Retry::builder()
+        .max_retries(max_retries)
+        .backoff(Backoff::constant(10 * MS).jitter(Jitter::None))
+        .budget(RetryBudget::builder().min_per_sec(1000).build().unwrap())
+        .build()
+        .unwrap()
+}
+
+fn breaker(threshold: u32) -> CircuitBreaker {
+    CircuitBreaker::builder()
+        .failure_threshold(threshold)
+        .wait_in_open(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// An inner service that sleeps `ms` milliseconds and answers it, counting calls.
+fn sleeper(
+    calls: Arc<AtomicU32>,
+) -> impl Service<
+    u64,
+    Response = u64,
+    Error = BoxError,
+    Future = impl std::future::Future<Output = Result<u64, BoxError>> + Send,
+> + Clone
+       + Send {
+    service_fn(move |ms: u64| {
+        calls.fetch_add(1, Ordering::Relaxed);
+        async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok::<_, BoxError>(ms)
+        }
+    })
+}
+
+fn assert_box_error<S: Service<u64, Error = BoxError>>(_: &S) {}
+
+// ===== the good compositions =====
+
+#[tokio::test(start_paused = true)]
+async fn the_default_composition_builds_and_serves() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let stack = Stack::builder()
+        .timeout(10 * SEC)
+        .fallback(
+            FallbackLayer::new(fallback_fn(|_: u64, _: BoxError| async {
+                Ok::<_, BoxError>(0)
+            }))
+            .on(ErrorKind::BulkheadFull),
+        )
+        .retry(Retry::default())
+        .breaker(CircuitBreaker::default())
+        .bulkhead(Bulkhead::builder().build().unwrap())
+        .attempt_timeout(SEC)
+        .build()
+        .expect("the recommended composition with every default is accepted");
+    let mut svc = ServiceBuilder::new()
+        .layer(stack)
+        .service(sleeper(calls.clone()));
+    assert_box_error(&svc);
+    assert_eq!(svc.ready().await.unwrap().call(5).await.unwrap(), 5);
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_builder_builds_the_inner_service_itself() {
+    let stack = Stack::builder().build().unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(stack)
+        .service(sleeper(Arc::default()));
+    assert_eq!(svc.oneshot(7).await.unwrap(), 7);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_built_stack_can_be_spawned() {
+    let stack = Stack::builder()
+        .timeout(10 * SEC)
+        .retry(retry(2))
+        .breaker(breaker(5))
+        .bulkhead(Bulkhead::builder().build().unwrap())
+        .attempt_timeout(SEC)
+        .build()
+        .unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(stack)
+        .service(sleeper(Arc::default()));
+    let handle = tokio::spawn(async move { svc.oneshot(3).await });
+    assert_eq!(handle.await.unwrap().unwrap(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_order_does_not_depend_on_the_order_of_calls() {
+    // Set innermost first: the attempt timeout still sits inside the breaker, so hung
+    // attempts count, and the open circuit ends the call without a third attempt.
+    let calls = Arc::new(AtomicU32::new(0));
+    let b = breaker(2);
+    let stack = Stack::builder()
+        .attempt_timeout(100 * MS)
+        .breaker(b.clone())
+        .retry(retry(4))
+        .build()
+        .unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(stack)
+        .service(sleeper(calls.clone()));
+    let err = svc.oneshot(3_600_000).await.unwrap_err();
+    assert_eq!(ErrorKind::of(&*err), ErrorKind::CircuitOpen);
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+    assert_eq!(b.state(), State::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_fallback_sits_outside_retry_and_breaker() {
+    let b = breaker(1);
+    b.force_open();
+    let stack = Stack::builder()
+        .retry(retry(3))
+        .breaker(b)
+        .fallback(
+            FallbackLayer::new(fallback_fn(|req: u64, err: BoxError| async move {
+                assert_eq!(ErrorKind::of(&*err), ErrorKind::CircuitOpen);
+                Ok::<_, BoxError>(req + 1000)
+            }))
+            .on(ErrorKind::CircuitOpen),
+        )
+        .build()
+        .unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(stack)
+        .service(sleeper(Arc::default()));
+    assert_eq!(svc.oneshot(1).await.unwrap(), 1001);
+}
+
+#[cfg(feature = "rate-limit")]
+#[tokio::test(start_paused = true)]
+async fn the_rate_limit_is_outermost_and_refuses_before_anything_else() {
+    use seawall::rate_limit::RateLimiter;
+    let calls = Arc::new(AtomicU32::new(0));
+    let limiter = RateLimiter::builder()
+        .rate(1)
+        .per(SEC)
+        .burst(1)
+        .build()
+        .unwrap();
+    let stack = Stack::builder()
+        .rate_limit(limiter)
+        .timeout(10 * SEC)
+        .retry(retry(2))
+        .build()
+        .unwrap();
+    let svc = ServiceBuilder::new()
+        .layer(stack)
+        .service(sleeper(calls.clone()));
+    assert_eq!(svc.clone().oneshot(1).await.unwrap(), 1);
+    let err = svc.oneshot(1).await.unwrap_err();
+    assert_eq!(ErrorKind::of(&*err), ErrorKind::RateLimited);
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+}
+
+// ===== the refusals =====
+
+#[test]
+fn a_retry_without_budget_outside_a_breaker_is_refused() {
+    let no_budget = Retry::builder().no_budget().build().unwrap();
+    let err = Stack::builder()
+        .retry(no_budget.clone())
+        .breaker(breaker(5))
+        .build()
+        .unwrap_err();
+    assert_eq!(err, StackError::RetryWithoutBudget { max_retries: 3 });
+    assert!(err.to_string().contains("give the retry a budget"), "{err}");
+    // Without a breaker, or without retries, nothing multiplies the breaker's count.
+    assert!(Stack::builder().retry(no_budget).build().is_ok());
+    let none = Retry::builder().max_retries(0).no_budget().build().unwrap();
+    assert!(Stack::builder()
+        .retry(none)
+        .breaker(breaker(5))
+        .build()
+        .is_ok());
+}
+
+#[test]
+fn an_overall_timeout_with_a_breaker_and_no_attempt_timeout_is_refused() {
+    let err = Stack::builder()
+        .timeout(10 * SEC)
+        .retry(retry(3))
+        .breaker(breaker(5))
+        .build()
+        .unwrap_err();
+    assert_eq!(err, StackError::TimeoutOutsideBreaker { timeout: 10 * SEC });
+    assert!(
+        err.to_string()
+            .contains("hung calls never count as failures"),
+        "{err}"
+    );
+}
+
+#[test]
+fn retrys_own_attempt_timeout_is_outside_the_breaker_and_refused() {
+    let with_timeout = Retry::builder().attempt_timeout(SEC).build().unwrap();
+    let err = Stack::builder()
+        .retry(with_timeout.clone())
+        .breaker(breaker(5))
+        .build()
+        .unwrap_err();
+    assert_eq!(err, StackError::TimeoutOutsideBreaker { timeout: SEC });
+    // A shorter attempt timeout inside the breaker cuts first: accepted.
+    assert!(Stack::builder()
+        .retry(with_timeout)
+        .breaker(breaker(5))
+        .attempt_timeout(500 * MS)
+        .build()
+        .is_ok());
+}
+
+#[test]
+fn an_attempt_timeout_not_shorter_than_the_overall_one_is_refused() {
+    let err = Stack::builder()
+        .timeout(SEC)
+        .breaker(breaker(5))
+        .attempt_timeout(SEC)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StackError::AttemptTimeoutNotShorter {
+            attempt: SEC,
+            overall: SEC
+        }
+    );
+    // Without a breaker too: the attempt is never cut on its own, so never retried.
+    let err = Stack::builder()
+        .timeout(SEC)
+        .retry(retry(3))
+        .attempt_timeout(2 * SEC)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StackError::AttemptTimeoutNotShorter {
+            attempt: 2 * SEC,
+            overall: SEC
+        }
+    );
+}
+
+#[test]
+fn a_deadline_not_longer_than_the_first_backoff_is_refused() {
+    let r = Retry::builder()
+        .backoff(Backoff::constant(100 * MS))
+        .deadline(100 * MS)
+        .build()
+        .unwrap();
+    let err = Stack::builder().retry(r).build().unwrap_err();
+    assert_eq!(
+        err,
+        StackError::DeadlineBeforeFirstBackoff {
+            deadline: 100 * MS,
+            first_backoff: 100 * MS
+        }
+    );
+    // The overall timeout outside the retry is a deadline too.
+    let r = Retry::builder()
+        .backoff(Backoff::exponential(100 * MS))
+        .build()
+        .unwrap();
+    let err = Stack::builder()
+        .timeout(50 * MS)
+        .retry(r)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StackError::DeadlineBeforeFirstBackoff {
+            deadline: 50 * MS,
+            first_backoff: 100 * MS
+        }
+    );
+}
+
+#[test]
+fn a_retry_after_cap_not_shorter_than_the_deadline_is_refused() {
+    let policy = |long: LongRetryAfter| {
+        Retry::builder()
+            .backoff(Backoff::exponential(100 * MS).max_delay(5 * SEC))
+            .deadline(2 * SEC)
+            .long_retry_after(long)
+            .build()
+            .unwrap()
+    };
+    let err = Stack::builder()
+        .retry(policy(LongRetryAfter::Cap))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StackError::RetryAfterCapPastDeadline {
+            max_delay: 5 * SEC,
+            deadline: 2 * SEC
+        }
+    );
+    // Giving up on a long wait needs no cap: accepted.
+    assert!(Stack::builder()
+        .retry(policy(LongRetryAfter::GiveUp))
+        .build()
+        .is_ok());
+}
+
+#[test]
+fn a_deadline_longer_than_the_overall_timeout_is_refused() {
+    let r = Retry::builder().deadline(20 * SEC).build().unwrap();
+    let err = Stack::builder()
+        .timeout(10 * SEC)
+        .retry(r)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StackError::DeadlineAfterTimeout {
+            deadline: 20 * SEC,
+            timeout: 10 * SEC
+        }
+    );
+    let r = Retry::builder().deadline(10 * SEC).build().unwrap();
+    assert!(Stack::builder().timeout(10 * SEC).retry(r).build().is_ok());
+}
+
+#[test]
+fn a_bulkhead_wait_not_shorter_than_the_overall_timeout_is_refused() {
+    let waits = |d| Bulkhead::builder().max_wait(d).build().unwrap();
+    let err = Stack::builder()
+        .timeout(SEC)
+        .bulkhead(waits(SEC))
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StackError::BulkheadWaitOutlastsTimeout {
+            max_wait: SEC,
+            timeout: SEC
+        }
+    );
+    assert!(Stack::builder()
+        .timeout(SEC)
+        .bulkhead(waits(100 * MS))
+        .build()
+        .is_ok());
+}
+
+#[test]
+fn a_zero_timeout_is_refused_naming_the_field() {
+    let err = Stack::builder()
+        .timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StackError::Config(ConfigError::Zero { field: "timeout" })
+    );
+    let err = Stack::builder()
+        .attempt_timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StackError::Config(ConfigError::Zero {
+            field: "attempt_timeout"
+        })
+    );
+}
+
+#[test]
+fn hand_made_orders_are_checked_with_the_same_rules() {
+    let r = retry(3);
+    let recommended = [
+        Part::RateLimit,
+        Part::Timeout(10 * SEC),
+        Part::Fallback,
+        Part::Retry(&r),
+        Part::Breaker,
+        Part::Timeout(SEC),
+    ];
+    assert_eq!(Stack::check(&recommended), Ok(()));
+    assert_eq!(
+        Stack::check(&[Part::Retry(&r), Part::Fallback, Part::Breaker]),
+        Err(StackError::FallbackInside { layer: "retry" })
+    );
+}
+
+// ===== the measured misbehaviour =====
+
+#[tokio::test(start_paused = true)]
+async fn attempts_timed_out_outside_the_breaker_never_open_it_the_builders_order_does() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let policy = retry(4); // five attempts per call
+    let hang: u64 = 3_600_000;
+
+    // By hand, the per-attempt timeout between retry and breaker.
+    let outside = breaker(2);
+    let mut svc = ServiceBuilder::new()
+        .layer(policy.layer())
+        .timeout(100 * MS)
+        .layer(outside.layer())
+        .service(sleeper(calls.clone()));
+    for _ in 0..3 {
+        let err = svc.ready().await.unwrap().call(hang).await.unwrap_err();
+        assert_eq!(ErrorKind::of(&*err), ErrorKind::Timeout);
+    }
+    assert_eq!(calls.load(Ordering::Relaxed), 15);
+    assert_eq!(
+        outside.state(),
+        State::Closed,
+        "15 hung attempts, none counted"
+    );
+    // The check names it.
+    assert_eq!(
+        Stack::check(&[Part::Retry(&policy), Part::Timeout(100 * MS), Part::Breaker]),
+        Err(StackError::TimeoutOutsideBreaker { timeout: 100 * MS })
+    );
+
+    // The builder's order: the same parts, the timeout inside the breaker.
+    calls.store(0, Ordering::Relaxed);
+    let inside = breaker(2);
+    let stack = Stack::builder()
+        .retry(policy)
+        .breaker(inside.clone())
+        .attempt_timeout(100 * MS)
+        .build()
+        .unwrap();
+    let mut svc = ServiceBuilder::new()
+        .layer(stack)
+        .service(sleeper(calls.clone()));
+    let err = svc.ready().await.unwrap().call(hang).await.unwrap_err();
+    assert_eq!(ErrorKind::of(&*err), ErrorKind::CircuitOpen);
+    assert_eq!(
+        calls.load(Ordering::Relaxed),
+        2,
+        "two hung attempts opened it"
+    );
+    assert_eq!(inside.state(), State::Open);
+}
