@@ -190,6 +190,16 @@ impl Retry {
         self.policy.deadline
     }
 
+    /// The timeout of each attempt, if any.
+    pub fn attempt_timeout(&self) -> Option<Duration> {
+        self.policy.attempt_timeout
+    }
+
+    /// What a `Retry-After` longer than allowed does.
+    pub fn long_retry_after(&self) -> LongRetryAfter {
+        self.policy.long_retry_after
+    }
+
     /// This policy, or, if it has no deadline, a copy of it with `deadline` (sharing its
     /// budget and listeners): for a stack whose overall timeout should also bound the waits
     /// retry decides on (a `Retry-After` that would outlast the call gives up at once).

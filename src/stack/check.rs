@@ -67,7 +67,7 @@ pub(super) fn check(parts: &[Part<'_>]) -> Result<(), StackError> {
                 timeout: *d,
             }),
             Part::Retry(r) => {
-                if let Some(d) = r.policy.attempt_timeout {
+                if let Some(d) = r.attempt_timeout() {
                     timeouts.push(Placed {
                         depth: 2 * i + 1,
                         timeout: d,
@@ -151,7 +151,7 @@ fn check_retry(
         });
     }
     let outer = shortest_outside(timeouts, depth);
-    if let (Some(attempt), Some(overall)) = (retry.policy.attempt_timeout, outer) {
+    if let (Some(attempt), Some(overall)) = (retry.attempt_timeout(), outer) {
         if attempt >= overall {
             return Err(StackError::AttemptTimeoutNotShorter { attempt, overall });
         }
@@ -175,7 +175,7 @@ fn check_retry(
             first_backoff,
         });
     }
-    if retry.policy.long_retry_after == LongRetryAfter::Cap && backoff.max_delay() >= deadline {
+    if retry.long_retry_after() == LongRetryAfter::Cap && backoff.max_delay() >= deadline {
         return Err(StackError::RetryAfterCapPastDeadline {
             max_delay: backoff.max_delay(),
             deadline,
