@@ -39,10 +39,7 @@ pub(crate) trait Attempter<Req> {
     fn fresh(&self) -> Self::Fresh;
 
     /// Readies `fresh` for its attempt.
-    fn poll_ready(
-        fresh: &mut Self::Fresh,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<(), Self::Error>>;
+    fn poll_ready(fresh: &mut Self::Fresh, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>>;
 
     /// Makes the attempt.
     fn call(&mut self, fresh: Self::Fresh, req: Req) -> Self::Future;
@@ -361,7 +358,10 @@ where
             .is_some()
             .then_some(primary_start)
             .into_iter()
-            .chain(slow.iter().flat_map(|s| s.in_flight.iter().map(|(_, t)| *t)));
+            .chain(
+                slow.iter()
+                    .flat_map(|s| s.in_flight.iter().map(|(_, t)| *t)),
+            );
         policy.record(start.into_iter().chain(losers));
     }
     // The losers are dropped (cancelled) before the answer is returned.

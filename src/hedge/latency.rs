@@ -169,7 +169,11 @@ mod tests {
         for i in 0..100 {
             h.record(i * MS, (i + 1) * MS);
         }
-        assert_eq!(h.percentile(500 * MS, 95.0, 100), None, "still being written");
+        assert_eq!(
+            h.percentile(500 * MS, 95.0, 100),
+            None,
+            "still being written"
+        );
         // One period on: the 100 values are the read half.
         let p95 = h.percentile(1000 * MS, 95.0, 100).unwrap();
         assert!(p95 >= Duration::from_millis(95), "{p95:?}");
@@ -186,9 +190,17 @@ mod tests {
         let mut h = RotatingHistogram::new(Duration::from_secs(1), 0);
         h.record(0, 5 * MS);
         assert!(h.percentile(1500 * MS, 50.0, 1).is_some());
-        assert_eq!(h.percentile(2000 * MS, 50.0, 1), None, "the old period rotated out");
+        assert_eq!(
+            h.percentile(2000 * MS, 50.0, 1),
+            None,
+            "the old period rotated out"
+        );
         h.record(2100 * MS, 5 * MS);
-        assert_eq!(h.percentile(4500 * MS, 50.0, 1), None, "two periods on: cleared");
+        assert_eq!(
+            h.percentile(4500 * MS, 50.0, 1),
+            None,
+            "two periods on: cleared"
+        );
     }
 
     #[test]

@@ -626,7 +626,10 @@ mod tests {
             ConfigError::Zero { field: "period" }
         );
         assert_eq!(
-            err(h().latency_percentile(95.0).period(Duration::from_micros(999))).field(),
+            err(h()
+                .latency_percentile(95.0)
+                .period(Duration::from_micros(999)))
+            .field(),
             "period"
         );
         assert_eq!(
@@ -648,7 +651,11 @@ mod tests {
     fn sensible_edges_are_accepted() {
         let h = Hedge::builder;
         assert!(h().latency_percentile(100.0).build().is_ok());
-        assert!(h().latency_percentile(0.1).min_data_points(1).build().is_ok());
+        assert!(h()
+            .latency_percentile(0.1)
+            .min_data_points(1)
+            .build()
+            .is_ok());
         assert!(h().max_hedges(MAX_HEDGES).build().is_ok());
         assert!(h().delay(Duration::ZERO).build().is_ok());
     }
@@ -664,7 +671,10 @@ mod tests {
         assert_eq!(format!("{dflt:?}"), format!("{d:?}"));
         let shared = RetryBudget::builder().build().unwrap();
         let given = Hedge::builder().budget(shared).build().unwrap();
-        assert!(!given.deposits_successes(), "a given budget is the retry's to fill");
+        assert!(
+            !given.deposits_successes(),
+            "a given budget is the retry's to fill"
+        );
         let p = Hedge::builder().latency_percentile(95.0).build().unwrap();
         assert_eq!((p.delay(), p.latency_percentile()), (None, Some(95.0)));
         assert!(format!("{p:?}").contains("min_data_points: 100"));
