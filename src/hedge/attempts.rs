@@ -162,28 +162,76 @@ where
 {
     type Output = Answer<A, Req>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.as_mut().project();
+        // The success path, inlined: the primary answers before any hedge, acceptably. No
+        // clock (in the fixed mode), no timer, no allocation.
+        let first = match (this.slow.is_none(), this.primary.as_mut().as_pin_mut()) {
+            (true, Some(primary)) => match primary.poll(cx) {
+                Poll::Ready(result) => {
+                    let outcome = this.classifier.classify(&result);
+                    if outcome != Outcome::Failure && !this.policy.records() {
+                        if outcome == Outcome::Success {
+                            this.policy.deposit();
+                        }
+                        this.primary.set(None);
+                        *this.kept = None;
+                        return Poll::Ready(result);
+                    }
+                    Some((result, outcome))
+                }
+                Poll::Pending => None,
+            },
+            _ => None,
+        };
+        self.poll_slow(cx, first)
+    }
+}
+
+impl<P, A, Req, C, R> Attempts<P, A, Req, C, R>
+where
+    P: Deref<Target = Policy>,
+    A: Attempter<Req>,
+    C: Classify<A::Response, A::Error>,
+    R: CloneRequest<Req>,
+{
+    /// Everything but the success path. `first` is the primary's result if the success path
+    /// polled it to completion, with what the classifier said of it.
+    #[inline(never)]
+    fn poll_slow(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        first: Option<(Answer<A, Req>, Outcome)>,
+    ) -> Poll<Answer<A, Req>> {
         let mut this = self.project();
         let policy: &Policy = this.policy;
 
-        // The primary; the success path ends here (no clock, no timer, no allocation).
-        if let Some(primary) = this.primary.as_mut().as_pin_mut() {
-            if let Poll::Ready(result) = primary.poll(cx) {
-                this.primary.set(None);
-                let outcome = this.classifier.classify(&result);
-                let start = *this.start;
-                if let Some(answer) = conclude(
-                    policy,
-                    outcome,
-                    result,
-                    Some(start),
-                    this.primary.as_mut(),
-                    start,
-                    this.slow,
-                    this.kept,
-                ) {
-                    return Poll::Ready(answer);
+        // The primary's answer, unless it is still pending.
+        let polled = match first {
+            Some(done) => Some(done),
+            None => match this.primary.as_mut().as_pin_mut().map(|f| f.poll(cx)) {
+                Some(Poll::Ready(result)) => {
+                    let outcome = this.classifier.classify(&result);
+                    Some((result, outcome))
                 }
+                _ => None,
+            },
+        };
+        if let Some((result, outcome)) = polled {
+            this.primary.set(None);
+            let start = *this.start;
+            if let Some(answer) = conclude(
+                policy,
+                outcome,
+                result,
+                Some(start),
+                this.primary.as_mut(),
+                start,
+                this.slow,
+                this.kept,
+            ) {
+                return Poll::Ready(answer);
             }
         }
 
