@@ -110,6 +110,7 @@ pub mod error;
 pub mod fallback;
 #[cfg(feature = "grpc")]
 pub mod grpc;
+pub mod hedge;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "rate-limit")]
