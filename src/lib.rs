@@ -23,6 +23,8 @@
 //! - `rate_limit` (feature `rate-limit`): GCRA rate limits shared by every clone, keyed or
 //!   not; refusals are `RateLimited`, carrying the wait.
 //! - `chaos` (feature `chaos`): seeded, switchable fault and latency injection.
+//! - [`hedge`]: hedged requests (a second attempt after a delay, the first acceptable
+//!   answer wins), idempotent requests only, on the retry budget.
 //! - [`stack`]: the layers above in the recommended order, with `build()` refusing
 //!   compositions known to misbehave.
 //! - `http` (feature `http`): response classifiers, idempotent-only retries, `Retry-After`,
