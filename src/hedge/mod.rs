@@ -79,7 +79,7 @@
 //! # What is hedged
 //!
 //! A request is hedged only if its [`CloneRequest`] calls it idempotent
-//! ([`is_idempotent`](CloneRequest::is_idempotent), asked once per call) and can copy it
+//! ([`is_idempotent`](crate::retry::CloneRequest::is_idempotent), asked once per call) and can copy it
 //! ([`ByClone`] by default; with the `http` feature, `seawall::http::HttpRequests`, which
 //! hedges only RFC 9110's idempotent methods or requests carrying an `Idempotency-Key`).
 //! The primary is sent a copy and the original is kept; the last hedge sends the original.
