@@ -24,7 +24,7 @@
 //!   not; refusals are `RateLimited`, carrying the wait.
 //! - `chaos` (feature `chaos`): seeded, switchable fault and latency injection.
 //! - [`hedge`]: hedged requests (a second attempt after a delay, the first acceptable
-//!   answer wins), idempotent requests only, on the retry budget.
+//!   answer wins), idempotent requests only, withdrawing from a retry budget.
 //! - [`stack`]: the layers above in the recommended order, with `build()` refusing
 //!   compositions known to misbehave.
 //! - `http` (feature `http`): response classifiers, idempotent-only retries, `Retry-After`,

@@ -32,11 +32,18 @@ pin_project! {
 }
 
 /// A sleep of `latency`, if any and if there is a timer (without one, latency is skipped).
-fn delay(latency: Duration) -> Option<Sleep> {
+/// A latency too long for an `Instant` sleeps until thirty years from now, as tokio's own
+/// `sleep` saturates.
+pub(super) fn delay(latency: Duration) -> Option<Sleep> {
     if latency.is_zero() {
         return None;
     }
-    crate::clock::sleep_until(tokio::time::Instant::now() + latency)
+    let now = tokio::time::Instant::now();
+    let far_future = Duration::from_secs(86_400 * 365 * 30);
+    let at = now
+        .checked_add(latency.min(far_future))
+        .unwrap_or(now + far_future);
+    crate::clock::sleep_until(at)
 }
 
 impl<F, T> ChaosFuture<F, T> {

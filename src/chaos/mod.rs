@@ -2,7 +2,11 @@
 //! seeded for reproducible tests, switchable at run time, for tests and outage rehearsals.
 //!
 //! A [`Chaos`] decides, call by call, whether to inject a fault (the call fails without
-//! reaching the inner service) and whether to add latency (the call waits first). Its
+//! reaching the inner service) and whether to add latency. Through the layer, latency delays
+//! the answer: the inner service's `call` runs at once (what it does there, such as a
+//! `Buffer`'s enqueue, is not delayed) and its future is polled once the latency is over, so
+//! the caller sees a slow dependency; the bare [`Chaos::call`] waits before it starts the
+//! call. Its
 //! decisions come from a seeded sequence, so a test with one task sees the same faults on
 //! every run; they are drawn lock-free from one counter shared by every clone. While
 //! [`disabled`](Chaos::set_enabled), a call costs one atomic load and draws nothing.
@@ -143,12 +147,8 @@ impl Chaos {
         E: Into<BoxError>,
     {
         let decision = self.decide();
-        if !decision.latency.is_zero() {
-            if let Some(sleep) =
-                crate::clock::sleep_until(tokio::time::Instant::now() + decision.latency)
-            {
-                sleep.await;
-            }
+        if let Some(sleep) = future::delay(decision.latency) {
+            sleep.await;
         }
         if decision.fault {
             return Err(Box::new(InjectedFault::new()));

@@ -1,8 +1,16 @@
 //! Hedged requests: when a call has not answered after a delay, send the same request again
 //! (a *hedge*) without cancelling the first; the first acceptable answer wins and the other
 //! attempts are dropped (cancelled) at once. Only requests that are safe to repeat are
-//! hedged, and hedges draw from the same [`RetryBudget`] as retries, so hedging cannot
-//! multiply the load on a dependency that is slow for everyone.
+//! hedged, and every hedge withdraws from a [`RetryBudget`]: give it the retry's
+//! ([`Builder::budget`]`(retry.budget().cloned())`), so hedges and retries together cannot
+//! multiply the load on a dependency that is slow for everyone (`seawall::stack`'s builder
+//! refuses a hedge and a retry on two budgets). Built without one, a hedge has a budget of
+//! its own.
+//!
+//! Over HTTP, give the hedge [`HttpRetryClassifier`](crate::http::HttpRetryClassifier) as
+//! its classifier (`.classifier(..)` on the layer) and `HttpRequests` as its request copier:
+//! the default classifier accepts any response, so a fast 503 from a hedge would beat the
+//! primary's slower 200.
 //!
 //! The delay is fixed ([`Builder::delay`]) or a latency percentile of recent attempts
 //! ([`Builder::latency_percentile`], with [`min_data_points`](Builder::min_data_points) and
