@@ -1,15 +1,4 @@
 //! Review 4: findings against the issue and the docs (stack, hedge, examples, README).
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
-use seawall::hedge::{Event, Hedge};
-use seawall::retry::{Retry, RetryBudget};
-use seawall::BoxError;
-use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
-
-const MS: Duration = Duration::from_millis(1);
-
 /// Finding 1: the issue's item 7 names "hedging of non-idempotent requests" as a refusal;
 /// hedge has landed, but the stack has no hedge part, no such `StackError`, no `Part::Hedge`,
 /// and its docs still say hedging is not in seawall.
