@@ -3,7 +3,6 @@
 /// hedge has landed, but the stack has no hedge part, no such `StackError`, no `Part::Hedge`,
 /// and its docs still say hedging is not in seawall.
 #[test]
-#[ignore = "finding 1: stack builder has no hedge part and no refusal of non-idempotent hedging"]
 fn stack_knows_hedging() {
     let stack_docs = include_str!("../src/stack/mod.rs");
     let errors = include_str!("../src/stack/error.rs");

@@ -383,6 +383,12 @@ impl RetryBudget {
         ledger.settle(now, seen, terms);
         ledger.balance(terms)
     }
+
+    /// Whether `self` and `other` are the same budget (clones of one, sharing one balance),
+    /// not merely budgets with the same settings: one pointer comparison.
+    pub fn same_budget(&self, other: &RetryBudget) -> bool {
+        Arc::ptr_eq(&self.account, &other.account)
+    }
 }
 
 impl Account {
@@ -565,6 +571,15 @@ mod tests {
 
     fn counts(successes: u64, refunds: u64) -> Counts {
         Counts { successes, refunds }
+    }
+
+    #[test]
+    fn same_budget_is_sharing_not_equal_settings() {
+        let a = RetryBudget::builder().build().unwrap();
+        let twin = RetryBudget::builder().build().unwrap();
+        assert!(a.same_budget(&a.clone()));
+        assert!(a.clone().same_budget(&a));
+        assert!(!a.same_budget(&twin));
     }
 
     // ===== the arithmetic =====

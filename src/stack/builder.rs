@@ -11,6 +11,7 @@ use super::error::StackError;
 use crate::bulkhead::{Bulkhead, BulkheadLayer};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
 use crate::error::ConfigError;
+use crate::hedge::{Hedge, HedgeLayer};
 use crate::retry::{Retry, RetryLayer};
 
 /// What the checks read, kept beside the layers (which hide their settings behind type
@@ -20,6 +21,7 @@ struct Plan {
     timeout: Option<Duration>,
     fallback: bool,
     retry: Option<Retry>,
+    hedge: Option<Hedge>,
     breaker: bool,
     bulkhead: Option<Bulkhead>,
     attempt_timeout: Option<Duration>,
@@ -41,6 +43,7 @@ impl Plan {
             self.timeout.map(Part::Timeout),
             self.fallback.then_some(Part::Fallback),
             self.retry.as_ref().map(Part::Retry),
+            self.hedge.as_ref().map(Part::Hedge),
             self.breaker.then_some(Part::Breaker),
             self.bulkhead.as_ref().map(Part::Bulkhead),
             self.attempt_timeout.map(Part::Timeout),
@@ -62,7 +65,7 @@ impl Plan {
 /// | overall timeout (tower's `Timeout`) | [`timeout`](Self::timeout) | none |
 /// | fallback | [`fallback`](Self::fallback) | none |
 /// | retry | [`retry`](Self::retry), [`retry_layer`](Self::retry_layer) | none |
-/// | *(hedging: not yet in seawall)* | | |
+/// | hedging | [`hedge`](Self::hedge), [`hedge_layer`](Self::hedge_layer) | none |
 /// | circuit breaker | [`breaker`](Self::breaker), [`breaker_layer`](Self::breaker_layer) | none |
 /// | bulkhead | [`bulkhead`](Self::bulkhead) | none |
 /// | per-attempt timeout (tower's `Timeout`) | [`attempt_timeout`](Self::attempt_timeout) | none |
@@ -75,20 +78,22 @@ pub struct Builder<
     T = Identity,
     F = Identity,
     R = Identity,
+    H = Identity,
     B = Identity,
     BH = Identity,
     AT = Identity,
 > {
-    layers: Layers<RL, T, F, R, B, BH, AT>,
+    layers: Layers<RL, T, F, R, H, B, BH, AT>,
     plan: Plan,
 }
 
 #[derive(Clone, Debug)]
-struct Layers<RL, T, F, R, B, BH, AT> {
+struct Layers<RL, T, F, R, H, B, BH, AT> {
     rate_limit: RL,
     timeout: T,
     fallback: F,
     retry: R,
+    hedge: H,
     breaker: B,
     bulkhead: BH,
     attempt_timeout: AT,
@@ -109,6 +114,7 @@ impl Builder {
                 timeout: Identity::new(),
                 fallback: Identity::new(),
                 retry: Identity::new(),
+                hedge: Identity::new(),
                 breaker: Identity::new(),
                 bulkhead: Identity::new(),
                 attempt_timeout: Identity::new(),
@@ -118,14 +124,14 @@ impl Builder {
     }
 }
 
-impl<RL, T, F, R, B, BH, AT> Builder<RL, T, F, R, B, BH, AT> {
+impl<RL, T, F, R, H, B, BH, AT> Builder<RL, T, F, R, H, B, BH, AT> {
     /// A rate limit, outermost: a refused call costs nothing further down, and waits for a
     /// slot (its `max_wait`) are not cut by the overall timeout.
     #[cfg(feature = "rate-limit")]
     pub fn rate_limit(
         self,
         limiter: crate::rate_limit::RateLimiter,
-    ) -> Builder<crate::rate_limit::RateLimitLayer, T, F, R, B, BH, AT> {
+    ) -> Builder<crate::rate_limit::RateLimitLayer, T, F, R, H, B, BH, AT> {
         let l = self.layers;
         Builder {
             layers: Layers {
@@ -133,6 +139,7 @@ impl<RL, T, F, R, B, BH, AT> Builder<RL, T, F, R, B, BH, AT> {
                 timeout: l.timeout,
                 fallback: l.fallback,
                 retry: l.retry,
+                hedge: l.hedge,
                 breaker: l.breaker,
                 bulkhead: l.bulkhead,
                 attempt_timeout: l.attempt_timeout,
@@ -144,7 +151,7 @@ impl<RL, T, F, R, B, BH, AT> Builder<RL, T, F, R, B, BH, AT> {
     /// The overall timeout of a call, retries and their waits included (tower's `Timeout`).
     /// It sits outside the fallback: a call it cuts is not answered by the fallback, which
     /// answers what retry and the breaker give up on (timed-out attempts included).
-    pub fn timeout(self, timeout: Duration) -> Builder<RL, TimeoutLayer, F, R, B, BH, AT> {
+    pub fn timeout(self, timeout: Duration) -> Builder<RL, TimeoutLayer, F, R, H, B, BH, AT> {
         let l = self.layers;
         Builder {
             layers: Layers {
@@ -152,6 +159,7 @@ impl<RL, T, F, R, B, BH, AT> Builder<RL, T, F, R, B, BH, AT> {
                 timeout: TimeoutLayer::new(timeout),
                 fallback: l.fallback,
                 retry: l.retry,
+                hedge: l.hedge,
                 breaker: l.breaker,
                 bulkhead: l.bulkhead,
                 attempt_timeout: l.attempt_timeout,
@@ -165,7 +173,7 @@ impl<RL, T, F, R, B, BH, AT> Builder<RL, T, F, R, B, BH, AT> {
 
     /// A fallback layer, outside retry and the breaker, so it answers what they give up on:
     /// any `Layer`, usually a [`FallbackLayer`](crate::fallback::FallbackLayer).
-    pub fn fallback<F2>(self, fallback: F2) -> Builder<RL, T, F2, R, B, BH, AT> {
+    pub fn fallback<F2>(self, fallback: F2) -> Builder<RL, T, F2, R, H, B, BH, AT> {
         let l = self.layers;
         Builder {
             layers: Layers {
@@ -173,6 +181,7 @@ impl<RL, T, F, R, B, BH, AT> Builder<RL, T, F, R, B, BH, AT> {
                 timeout: l.timeout,
                 fallback,
                 retry: l.retry,
+                hedge: l.hedge,
                 breaker: l.breaker,
                 bulkhead: l.bulkhead,
                 attempt_timeout: l.attempt_timeout,
@@ -185,7 +194,7 @@ impl<RL, T, F, R, B, BH, AT> Builder<RL, T, F, R, B, BH, AT> {
     }
 
     /// A retry with this policy, the default classifier and requests copied with `Clone`.
-    pub fn retry(self, retry: Retry) -> Builder<RL, T, F, RetryLayer, B, BH, AT> {
+    pub fn retry(self, retry: Retry) -> Builder<RL, T, F, RetryLayer, H, B, BH, AT> {
         self.retry_layer(retry.layer())
     }
 
@@ -194,7 +203,7 @@ impl<RL, T, F, R, B, BH, AT> Builder<RL, T, F, R, B, BH, AT> {
     pub fn retry_layer<C, CR>(
         self,
         layer: RetryLayer<C, CR>,
-    ) -> Builder<RL, T, F, RetryLayer<C, CR>, B, BH, AT> {
+    ) -> Builder<RL, T, F, RetryLayer<C, CR>, H, B, BH, AT> {
         let l = self.layers;
         let retry = layer.retry().clone();
         Builder {
@@ -203,6 +212,7 @@ impl<RL, T, F, R, B, BH, AT> Builder<RL, T, F, R, B, BH, AT> {
                 timeout: l.timeout,
                 fallback: l.fallback,
                 retry: layer,
+                hedge: l.hedge,
                 breaker: l.breaker,
                 bulkhead: l.bulkhead,
                 attempt_timeout: l.attempt_timeout,
@@ -214,12 +224,56 @@ impl<RL, T, F, R, B, BH, AT> Builder<RL, T, F, R, B, BH, AT> {
         }
     }
 
-    /// A circuit breaker inside retry (each attempt is admitted and recorded on its own, and
-    /// an open circuit ends the call at once), with the default classifier.
+    /// Hedging inside retry and outside the breaker, with the default classifier (the first
+    /// `Ok` wins) and requests copied with `Clone`: **every** request is taken as safe to
+    /// send twice ([`ByClone`](crate::retry::ByClone) calls every request idempotent). Use
+    /// it only for a request type whose every request may be repeated; otherwise use
+    /// [`hedge_layer`](Self::hedge_layer) with a request copier that tells them apart (see
+    /// [what the builder checks of hedging](super#hedging)).
+    ///
+    /// With a retry, the hedge must draw from the retry's budget:
+    /// `Hedge::builder().budget(retry.budget().cloned().unwrap())` (see
+    /// [`StackError::HedgeBudgetNotShared`]).
+    pub fn hedge(self, hedge: Hedge) -> Builder<RL, T, F, R, HedgeLayer, B, BH, AT> {
+        self.hedge_layer(hedge.layer())
+    }
+
+    /// A hedge layer with a classifier or a request copier of its own (for example the
+    /// `http` feature's `HttpRequests`, which hedges only RFC 9110's idempotent methods and
+    /// requests carrying an `Idempotency-Key`); its policy is checked like
+    /// [`hedge`](Self::hedge)'s. In the stack, the classifier sees the breaker's answer: the
+    /// inner service's response as it is, and a `BoxError`.
+    pub fn hedge_layer<C, CR>(
+        self,
+        layer: HedgeLayer<C, CR>,
+    ) -> Builder<RL, T, F, R, HedgeLayer<C, CR>, B, BH, AT> {
+        let l = self.layers;
+        let hedge = layer.hedge().clone();
+        Builder {
+            layers: Layers {
+                rate_limit: l.rate_limit,
+                timeout: l.timeout,
+                fallback: l.fallback,
+                retry: l.retry,
+                hedge: layer,
+                breaker: l.breaker,
+                bulkhead: l.bulkhead,
+                attempt_timeout: l.attempt_timeout,
+            },
+            plan: Plan {
+                hedge: Some(hedge),
+                ..self.plan
+            },
+        }
+    }
+
+    /// A circuit breaker inside retry and hedging (each attempt, hedges included, is admitted
+    /// and recorded on its own, and an open circuit ends the call at once), with the default
+    /// classifier.
     pub fn breaker(
         self,
         breaker: CircuitBreaker,
-    ) -> Builder<RL, T, F, R, CircuitBreakerLayer, BH, AT> {
+    ) -> Builder<RL, T, F, R, H, CircuitBreakerLayer, BH, AT> {
         self.breaker_layer(breaker.layer())
     }
 
@@ -229,7 +283,7 @@ impl<RL, T, F, R, B, BH, AT> Builder<RL, T, F, R, B, BH, AT> {
     pub fn breaker_layer<C>(
         self,
         layer: CircuitBreakerLayer<C>,
-    ) -> Builder<RL, T, F, R, CircuitBreakerLayer<C>, BH, AT> {
+    ) -> Builder<RL, T, F, R, H, CircuitBreakerLayer<C>, BH, AT> {
         let l = self.layers;
         Builder {
             layers: Layers {
@@ -237,6 +291,7 @@ impl<RL, T, F, R, B, BH, AT> Builder<RL, T, F, R, B, BH, AT> {
                 timeout: l.timeout,
                 fallback: l.fallback,
                 retry: l.retry,
+                hedge: l.hedge,
                 breaker: layer,
                 bulkhead: l.bulkhead,
                 attempt_timeout: l.attempt_timeout,
@@ -250,7 +305,7 @@ impl<RL, T, F, R, B, BH, AT> Builder<RL, T, F, R, B, BH, AT> {
 
     /// A bulkhead inside the breaker: its refusal never counts against the dependency, and an
     /// open circuit refuses a call before it takes a slot.
-    pub fn bulkhead(self, bulkhead: Bulkhead) -> Builder<RL, T, F, R, B, BulkheadLayer, AT> {
+    pub fn bulkhead(self, bulkhead: Bulkhead) -> Builder<RL, T, F, R, H, B, BulkheadLayer, AT> {
         let l = self.layers;
         Builder {
             layers: Layers {
@@ -258,6 +313,7 @@ impl<RL, T, F, R, B, BH, AT> Builder<RL, T, F, R, B, BH, AT> {
                 timeout: l.timeout,
                 fallback: l.fallback,
                 retry: l.retry,
+                hedge: l.hedge,
                 breaker: l.breaker,
                 bulkhead: bulkhead.layer(),
                 attempt_timeout: l.attempt_timeout,
@@ -272,7 +328,10 @@ impl<RL, T, F, R, B, BH, AT> Builder<RL, T, F, R, B, BH, AT> {
     /// The timeout of each attempt (tower's `Timeout`), innermost: inside the breaker, so a
     /// timed-out attempt counts as a failure, and inside the bulkhead, so it bounds how long
     /// an attempt holds a slot.
-    pub fn attempt_timeout(self, timeout: Duration) -> Builder<RL, T, F, R, B, BH, TimeoutLayer> {
+    pub fn attempt_timeout(
+        self,
+        timeout: Duration,
+    ) -> Builder<RL, T, F, R, H, B, BH, TimeoutLayer> {
         let l = self.layers;
         Builder {
             layers: Layers {
@@ -280,6 +339,7 @@ impl<RL, T, F, R, B, BH, AT> Builder<RL, T, F, R, B, BH, AT> {
                 timeout: l.timeout,
                 fallback: l.fallback,
                 retry: l.retry,
+                hedge: l.hedge,
                 breaker: l.breaker,
                 bulkhead: l.bulkhead,
                 attempt_timeout: TimeoutLayer::new(timeout),
@@ -295,7 +355,7 @@ impl<RL, T, F, R, B, BH, AT> Builder<RL, T, F, R, B, BH, AT> {
     /// the problem, a composition known to misbehave (see the [module docs](super#the-checks)).
     // One type parameter per part is the design: the stack is the plain nesting of its layers.
     #[allow(clippy::type_complexity)]
-    pub fn build(self) -> Result<StackLayer<RL, T, F, R, B, BH, AT>, StackError> {
+    pub fn build(self) -> Result<StackLayer<RL, T, F, R, H, B, BH, AT>, StackError> {
         self.plan.check()?;
         Ok(StackLayer {
             layers: self.layers,
@@ -303,12 +363,13 @@ impl<RL, T, F, R, B, BH, AT> Builder<RL, T, F, R, B, BH, AT> {
     }
 }
 
-impl<RL, T, F, R, B, BH, AT> fmt::Debug for Builder<RL, T, F, R, B, BH, AT> {
+impl<RL, T, F, R, H, B, BH, AT> fmt::Debug for Builder<RL, T, F, R, H, B, BH, AT> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
             .field("timeout", &self.plan.timeout)
             .field("fallback", &self.plan.fallback)
             .field("retry", &self.plan.retry)
+            .field("hedge", &self.plan.hedge)
             .field("breaker", &self.plan.breaker)
             .field("bulkhead", &self.plan.bulkhead)
             .field("attempt_timeout", &self.plan.attempt_timeout)
@@ -317,8 +378,8 @@ impl<RL, T, F, R, B, BH, AT> fmt::Debug for Builder<RL, T, F, R, B, BH, AT> {
 }
 
 /// A checked stack of layers in the recommended order, built by [`Builder::build`]: rate
-/// limit, overall timeout, fallback, retry, circuit breaker, bulkhead, per-attempt timeout,
-/// then the inner service.
+/// limit, overall timeout, fallback, retry, hedging, circuit breaker, bulkhead, per-attempt
+/// timeout, then the inner service.
 ///
 /// The service it builds is exactly what `ServiceBuilder` would build from the same layers in
 /// that order (no wrapper, no boxing); its error is `BoxError` once any part is set. Cloning
@@ -329,19 +390,21 @@ pub struct StackLayer<
     T = Identity,
     F = Identity,
     R = Identity,
+    H = Identity,
     B = Identity,
     BH = Identity,
     AT = Identity,
 > {
-    layers: Layers<RL, T, F, R, B, BH, AT>,
+    layers: Layers<RL, T, F, R, H, B, BH, AT>,
 }
 
-impl<S, RL, T, F, R, B, BH, AT> Layer<S> for StackLayer<RL, T, F, R, B, BH, AT>
+impl<S, RL, T, F, R, H, B, BH, AT> Layer<S> for StackLayer<RL, T, F, R, H, B, BH, AT>
 where
     AT: Layer<S>,
     BH: Layer<AT::Service>,
     B: Layer<BH::Service>,
-    R: Layer<B::Service>,
+    H: Layer<B::Service>,
+    R: Layer<H::Service>,
     F: Layer<R::Service>,
     T: Layer<F::Service>,
     RL: Layer<T::Service>,
@@ -353,6 +416,7 @@ where
         let svc = l.attempt_timeout.layer(inner);
         let svc = l.bulkhead.layer(svc);
         let svc = l.breaker.layer(svc);
+        let svc = l.hedge.layer(svc);
         let svc = l.retry.layer(svc);
         let svc = l.fallback.layer(svc);
         let svc = l.timeout.layer(svc);
@@ -360,12 +424,13 @@ where
     }
 }
 
-impl<RL, T, F, R, B, BH, AT> fmt::Debug for StackLayer<RL, T, F, R, B, BH, AT>
+impl<RL, T, F, R, H, B, BH, AT> fmt::Debug for StackLayer<RL, T, F, R, H, B, BH, AT>
 where
     RL: fmt::Debug,
     T: fmt::Debug,
     F: fmt::Debug,
     R: fmt::Debug,
+    H: fmt::Debug,
     B: fmt::Debug,
     BH: fmt::Debug,
     AT: fmt::Debug,
@@ -376,6 +441,7 @@ where
             .field("timeout", &self.layers.timeout)
             .field("fallback", &self.layers.fallback)
             .field("retry", &self.layers.retry)
+            .field("hedge", &self.layers.hedge)
             .field("breaker", &self.layers.breaker)
             .field("bulkhead", &self.layers.bulkhead)
             .field("attempt_timeout", &self.layers.attempt_timeout)

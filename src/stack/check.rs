@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::error::StackError;
 use crate::bulkhead::Bulkhead;
 use crate::error::ConfigError;
+use crate::hedge::Hedge;
 use crate::retry::{LongRetryAfter, Retry};
 
 /// One part of a stack, as described to [`Stack::check`](super::Stack::check): the parts
@@ -22,6 +23,9 @@ pub enum Part<'a> {
     Fallback,
     /// A retry with this policy (its own `attempt_timeout`, if set, sits inside it).
     Retry(&'a Retry),
+    /// A hedge with this policy, such as a [`HedgeLayer`](crate::hedge::HedgeLayer)'s
+    /// ([`HedgeLayer::hedge`](crate::hedge::HedgeLayer::hedge)).
+    Hedge(&'a Hedge),
     /// A circuit breaker.
     Breaker,
     /// A bulkhead.
@@ -105,6 +109,9 @@ pub(super) fn check(parts: &[Part<'_>]) -> Result<(), StackError> {
                                 layer: "circuit breaker",
                             })
                         }
+                        Part::Hedge(_) => {
+                            return Err(StackError::FallbackInside { layer: "hedge" })
+                        }
                         _ => {}
                     }
                 }
@@ -112,6 +119,16 @@ pub(super) fn check(parts: &[Part<'_>]) -> Result<(), StackError> {
             Part::Retry(retry) => check_retry(retry, &timeouts, depth, || {
                 inside_of(i).any(|p| matches!(p, Part::Breaker))
             })?,
+            Part::Hedge(hedge) => check_hedge(
+                hedge,
+                parts.iter().find_map(|p| match p {
+                    Part::Retry(r) => Some(*r),
+                    _ => None,
+                }),
+                inside_of(i).any(|p| matches!(p, Part::Retry(_))),
+                inside_of(i).any(|p| matches!(p, Part::Breaker)),
+                &timeouts,
+            )?,
             Part::Breaker => {
                 let outside = shortest_outside(&timeouts, depth);
                 let inside = shortest_inside(&timeouts, depth);
@@ -132,6 +149,50 @@ pub(super) fn check(parts: &[Part<'_>]) -> Result<(), StackError> {
                         return Err(StackError::BulkheadWaitOutlastsTimeout { max_wait, timeout });
                     }
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_hedge(
+    hedge: &Hedge,
+    retry: Option<&Retry>,
+    retry_inside: bool,
+    breaker_inside: bool,
+    timeouts: &[Placed],
+) -> Result<(), StackError> {
+    if retry_inside {
+        return Err(StackError::HedgeOutsideRetry);
+    }
+    // A retry with a budget: the hedge must draw from that very budget (if the retry
+    // retries), and only one of them may deposit each call's success (the retry always does).
+    if let Some(retry) = retry {
+        if let Some(ours) = retry.budget() {
+            let shared = hedge
+                .budget()
+                .is_some_and(|theirs| theirs.same_budget(ours));
+            if shared && hedge.deposits_successes() {
+                return Err(StackError::HedgeDepositsTwice);
+            }
+            if !shared && retry.max_retries() > 0 {
+                return Err(StackError::HedgeBudgetNotShared {
+                    hedge_has_budget: hedge.budget().is_some(),
+                });
+            }
+        }
+    }
+    if hedge.budget().is_none() && breaker_inside {
+        return Err(StackError::HedgeWithoutBudget {
+            max_hedges: hedge.max_hedges(),
+        });
+    }
+    // A fixed delay no attempt lives to see: no hedge is ever sent. (Any timeout, inside or
+    // outside: an attempt cut before the delay fails, and a failure never sends a hedge.)
+    if let Some(delay) = hedge.delay() {
+        if let Some(timeout) = timeouts.iter().map(|t| t.timeout).min() {
+            if delay >= timeout {
+                return Err(StackError::HedgeDelayNotShorter { delay, timeout });
             }
         }
     }
@@ -273,5 +334,94 @@ mod tests {
             check(&[Part::Timeout(Duration::ZERO)]),
             Err(StackError::Config(ConfigError::Zero { field: "timeout" }))
         );
+    }
+
+    fn hedge(budget: Option<&crate::retry::RetryBudget>) -> Hedge {
+        let b = Hedge::builder().delay(10 * MS);
+        match budget {
+            Some(budget) => b.budget(budget.clone()),
+            None => b.no_budget(),
+        }
+        .build()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_hedge_inside_retry_sharing_its_budget_passes() {
+        let r = retry();
+        let h = hedge(r.budget());
+        let parts = [
+            Part::Timeout(1000 * MS),
+            Part::Retry(&r),
+            Part::Hedge(&h),
+            Part::Breaker,
+            Part::Timeout(100 * MS),
+        ];
+        assert_eq!(check(&parts), Ok(()));
+    }
+
+    #[test]
+    fn a_hedge_outside_retry_is_refused() {
+        let r = retry();
+        let h = hedge(r.budget());
+        assert_eq!(
+            check(&[Part::Hedge(&h), Part::Retry(&r)]),
+            Err(StackError::HedgeOutsideRetry)
+        );
+    }
+
+    #[test]
+    fn a_fallback_inside_the_hedge_is_refused() {
+        let h = hedge(None);
+        assert_eq!(
+            check(&[Part::Hedge(&h), Part::Fallback]),
+            Err(StackError::FallbackInside { layer: "hedge" })
+        );
+    }
+
+    #[test]
+    fn a_hedge_with_a_budget_of_its_own_beside_a_retry_is_refused() {
+        let r = retry();
+        let own = Hedge::builder().delay(10 * MS).build().unwrap();
+        assert_eq!(
+            check(&[Part::Retry(&r), Part::Hedge(&own)]),
+            Err(StackError::HedgeBudgetNotShared {
+                hedge_has_budget: true
+            })
+        );
+        let none = hedge(None);
+        assert_eq!(
+            check(&[Part::Retry(&r), Part::Hedge(&none)]),
+            Err(StackError::HedgeBudgetNotShared {
+                hedge_has_budget: false
+            })
+        );
+        // A retry that never retries never withdraws: nothing to share.
+        let once = Retry::builder().max_retries(0).build().unwrap();
+        assert_eq!(check(&[Part::Retry(&once), Part::Hedge(&own)]), Ok(()));
+    }
+
+    #[test]
+    fn a_hedge_without_budget_outside_a_breaker_is_refused() {
+        let h = hedge(None);
+        assert_eq!(
+            check(&[Part::Hedge(&h), Part::Breaker]),
+            Err(StackError::HedgeWithoutBudget { max_hedges: 1 })
+        );
+        assert_eq!(check(&[Part::Hedge(&h)]), Ok(()));
+        assert_eq!(check(&[Part::Breaker, Part::Hedge(&h)]), Ok(()));
+    }
+
+    #[test]
+    fn a_hedge_delay_no_attempt_outlives_is_refused() {
+        let h = hedge(None);
+        assert_eq!(
+            check(&[Part::Hedge(&h), Part::Timeout(10 * MS)]),
+            Err(StackError::HedgeDelayNotShorter {
+                delay: 10 * MS,
+                timeout: 10 * MS
+            })
+        );
+        assert_eq!(check(&[Part::Hedge(&h), Part::Timeout(11 * MS)]), Ok(()));
     }
 }

@@ -115,16 +115,78 @@ pub enum StackError {
         timeout: Duration,
     },
 
-    /// A fallback sits inside a retry or a circuit breaker (a hand-made order; the builder
-    /// always puts it outside both): it answers the failures they should see.
+    /// A fallback sits inside a retry, a hedge or a circuit breaker (a hand-made order; the
+    /// builder always puts it outside them all): it answers the failures they should see.
     #[error(
         "the fallback sits inside the {layer}: it answers the failures the {layer} should see, \
-         so a breaker never opens and a retry never retries; put the fallback outside retry \
-         and the circuit breaker"
+         so a breaker never opens, a retry never retries and a hedge takes the fallback's \
+         answer for the dependency's; put the fallback outside retry, hedging and the circuit \
+         breaker"
     )]
     FallbackInside {
-        /// `"retry"` or `"circuit breaker"`.
+        /// `"retry"`, `"hedge"` or `"circuit breaker"`.
         layer: &'static str,
+    },
+
+    /// A hedge sits outside a retry (a hand-made order; the builder always puts it inside):
+    /// each hedge runs a retry loop of its own.
+    #[error(
+        "the hedge sits outside the retry: every hedge runs a retry loop of its own, so a slow \
+         or failing dependency takes up to (max_hedges + 1) x (max_retries + 1) attempts per \
+         call, and a hedge is sent whenever the first attempt is merely waiting out a backoff; \
+         put the hedge inside the retry (and outside the circuit breaker)"
+    )]
+    HedgeOutsideRetry,
+
+    /// A hedge and a retry (with a budget) do not draw from one budget: together they can
+    /// add what two budgets allow.
+    #[error(
+        "the hedge does not draw from the retry's budget (it has {which}): hedges and retries \
+         drawing from two budgets can together multiply the load on a dependency that is slow \
+         or failing for everyone; build the hedge with \
+         `.budget(retry.budget().cloned().unwrap())`",
+        which = if *.hedge_has_budget { "a budget of its own" } else { "no budget at all" }
+    )]
+    HedgeBudgetNotShared {
+        /// Whether the hedge has a budget (another one) or none.
+        hedge_has_budget: bool,
+    },
+
+    /// A hedge and a retry share one budget and both deposit each call's success.
+    #[error(
+        "the hedge and the retry share one budget and both deposit each call's success \
+         (the hedge was built with `deposit_successes(true)`): every success counts twice, so \
+         retries and hedges together may add twice what the budget's ratio allows; leave \
+         `deposit_successes` off, the retry deposits"
+    )]
+    HedgeDepositsTwice,
+
+    /// A hedge without a budget sits outside a circuit breaker.
+    #[error(
+        "a hedge without a budget sits outside the circuit breaker: when the dependency is \
+         slow for everyone, every call is hedged {max_hedges} time(s), so it takes up to \
+         {attempts}x its load and the breaker counts up to {attempts} failures per slow call \
+         that fails; give the hedge a budget (the retry's, if there is one: \
+         `Hedge::builder().budget(..)`)",
+        attempts = u64::from(*.max_hedges) + 1
+    )]
+    HedgeWithoutBudget {
+        /// The hedge's `max_hedges`.
+        max_hedges: u32,
+    },
+
+    /// A hedge's fixed delay is not shorter than a timeout in the stack: no attempt lives
+    /// long enough for a hedge to be sent.
+    #[error(
+        "the hedge waits {delay:?} before a hedge, not less than a timeout of {timeout:?} in \
+         the stack: every attempt is cut before its hedge is due (and a failure never sends a \
+         hedge), so no hedge is ever sent; make the delay shorter than {timeout:?}"
+    )]
+    HedgeDelayNotShorter {
+        /// The hedge's fixed delay.
+        delay: Duration,
+        /// The shortest timeout in the stack.
+        timeout: Duration,
     },
 
     /// A setting is invalid on its own (a zero timeout).

@@ -63,9 +63,10 @@
 //!    included;
 //! 3. **fallback**: answers what retry and the breaker give up on;
 //! 4. **retry**, with a budget: every attempt goes through everything below;
-//! 5. *hedging*, when seawall has it (see [Hedging](#hedging));
-//! 6. **circuit breaker**: admits and records each attempt on its own; an open circuit ends
-//!    the call at once (retry does not retry seawall's refusals);
+//! 5. **hedging**, drawing from the retry's budget: the hedges of one attempt are that
+//!    attempt, so retry sees one attempt per hedged call (see [Hedging](#hedging));
+//! 6. **circuit breaker**: admits and records each attempt on its own, hedges included; an
+//!    open circuit ends the call at once (retry does not retry seawall's refusals);
 //! 7. **bulkhead**: its refusal never counts against the dependency, and an open circuit
 //!    refuses a call before it takes a slot;
 //! 8. **per-attempt timeout** (tower's `Timeout`): inside the breaker, so a hung attempt
@@ -90,6 +91,10 @@
 //! | [`RetryAfterCapPastDeadline`](StackError::RetryAfterCapPastDeadline): [`LongRetryAfter::Cap`](crate::retry::LongRetryAfter::Cap) with a `max_delay` not shorter than that time | a capped wait always runs past the deadline: the cap is never honoured |
 //! | [`DeadlineAfterTimeout`](StackError::DeadlineAfterTimeout): the retry's deadline is longer than the overall timeout | the timeout cuts first, with a bare timeout instead of the last attempt's error; the deadline is never reached |
 //! | [`BulkheadWaitOutlastsTimeout`](StackError::BulkheadWaitOutlastsTimeout): the bulkhead's `max_wait` is not shorter than the overall timeout | a waiting call is cut by the timeout first: a full bulkhead shows up as a timeout, never as `BulkheadFull` |
+//! | [`HedgeBudgetNotShared`](StackError::HedgeBudgetNotShared): a hedge and a retry with a budget (and `max_retries` above 0) that do not draw from one budget (the hedge has a budget of its own, the default, or none) | hedges and retries drawing from two budgets can together multiply the load on a dependency slow or failing for everyone; build the hedge with `.budget(retry.budget().cloned().unwrap())` |
+//! | [`HedgeDepositsTwice`](StackError::HedgeDepositsTwice): they share one budget, and the hedge was built with `deposit_successes(true)` | the retry deposits each call's success too: every success counts twice, and the budget allows twice its ratio |
+//! | [`HedgeWithoutBudget`](StackError::HedgeWithoutBudget): a hedge without a budget outside a breaker | as for a retry: when the dependency is slow for everyone every call is hedged, up to `max_hedges + 1` times the load, and the breaker counts every slow attempt that fails |
+//! | [`HedgeDelayNotShorter`](StackError::HedgeDelayNotShorter): a hedge's fixed delay not shorter than a timeout in the stack | every attempt is cut before its hedge is due (a failure never sends a hedge): no hedge is ever sent |
 //! | [`Config`](StackError::Config): a zero timeout | every call would time out |
 //!
 //! The checks compare settings, not behaviour: the backoff's first delay is compared before
@@ -102,7 +107,10 @@
 //! The builder is the checked path. A stack assembled by hand with `ServiceBuilder` can be
 //! described to [`Stack::check`], outermost part first, which applies the same rules and
 //! catches what only a hand-made order can get wrong: a timeout between retry and breaker,
-//! a fallback inside retry or the breaker ([`FallbackInside`](StackError::FallbackInside)).
+//! a fallback inside retry, a hedge or the breaker
+//! ([`FallbackInside`](StackError::FallbackInside)), a hedge outside retry
+//! ([`HedgeOutsideRetry`](StackError::HedgeOutsideRetry)). A hedge layer is described by its
+//! policy: `Part::Hedge(layer.hedge())`.
 //!
 //! ```
 //! use seawall::retry::Retry;
@@ -120,11 +128,67 @@
 //!
 //! # Hedging
 //!
-//! Hedging is not in seawall yet. Its place is between retry and the circuit breaker (each
-//! hedged attempt admitted and recorded by the breaker, hedges and retries drawing from one
-//! budget); when it lands, the builder gains a `hedge` part there and a refusal of hedging
-//! for requests that are not idempotent. [`StackError`] and [`Part`] are `non_exhaustive`
-//! for that.
+//! [`hedge`](Builder::hedge) and [`hedge_layer`](Builder::hedge_layer) put a
+//! [`Hedge`](crate::hedge::Hedge) between retry and the circuit breaker: the breaker admits
+//! and records every attempt, hedges included (an open circuit refuses a hedge as it would
+//! any call), and retry sees one attempt per hedged call, which it retries only once every
+//! hedged attempt has failed. Hedges and retries draw from the retry's one budget, and only
+//! the retry deposits (the checks above refuse anything else), so together they add at most
+//! what that budget allows.
+//!
+//! ```
+//! use seawall::circuit_breaker::CircuitBreaker;
+//! use seawall::hedge::Hedge;
+//! use seawall::retry::{Retry, RetryBudget};
+//! use seawall::stack::{Stack, StackError};
+//! use std::time::Duration;
+//!
+//! let budget = RetryBudget::builder().build().expect("valid budget");
+//! let retry = Retry::builder().budget(budget.clone()).build().expect("valid policy");
+//! let shared = Hedge::builder()
+//!     .delay(Duration::from_millis(50))
+//!     .budget(budget) // the retry's: hedges and retries draw from one budget
+//!     .build()
+//!     .expect("valid policy");
+//! assert!(Stack::builder()
+//!     .retry(retry.clone())
+//!     .hedge(shared)
+//!     .breaker(CircuitBreaker::default())
+//!     .attempt_timeout(Duration::from_secs(1))
+//!     .build()
+//!     .is_ok());
+//!
+//! // The default hedge makes a budget of its own: refused.
+//! let own = Hedge::builder().delay(Duration::from_millis(50)).build().expect("valid");
+//! let refused = Stack::builder().retry(retry).hedge(own).build().unwrap_err();
+//! assert_eq!(refused, StackError::HedgeBudgetNotShared { hedge_has_budget: true });
+//! ```
+//!
+//! ## Requests that are not safe to repeat
+//!
+//! Whether a request may be sent twice is a property of each request (an HTTP `GET` may, a
+//! `POST` without an `Idempotency-Key` may not), so [`build`](Builder::build) cannot decide
+//! it, and it does not refuse a hedge for it. What holds, and what does not:
+//!
+//! - the hedge layer never hedges a request its request copier's
+//!   [`is_idempotent`](crate::retry::CloneRequest::is_idempotent) rejects, nor one it cannot
+//!   copy: that request is sent once, with no timer. With the `http` feature's
+//!   `seawall::http::HttpRequests` (given to
+//!   [`HedgeLayer::clone_request`](crate::hedge::HedgeLayer::clone_request) and passed to
+//!   [`hedge_layer`](Builder::hedge_layer)), by default only the methods RFC 9110 calls
+//!   idempotent and requests carrying an `Idempotency-Key` are hedged;
+//! - [`hedge`](Builder::hedge) (and a [`HedgeLayer`](crate::hedge::HedgeLayer) left with
+//!   its default copier, [`ByClone`](crate::retry::ByClone)) calls **every** request
+//!   idempotent: every slow request is hedged. That is right for a request type whose every
+//!   request is safe to repeat (reads, idempotent RPCs), and wrong for any other; the
+//!   builder cannot tell which a type is, and refusing `ByClone` would refuse every plain
+//!   hedge, so it is accepted;
+//! - the builder cannot compare two copiers: a retry given `HttpRequests` with a hedge
+//!   given `ByClone` passes, and hedges the `POST`s the retry would never resend. Give the
+//!   hedge the same request copier as the retry.
+//!
+//! A request is repeated by a hedge only if it would be by the retry with the same copier:
+//! both ask `is_idempotent` once per call, before the first attempt.
 
 mod builder;
 mod check;

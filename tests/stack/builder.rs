@@ -8,7 +8,8 @@ use std::time::Duration;
 use seawall::bulkhead::Bulkhead;
 use seawall::circuit_breaker::{CircuitBreaker, State};
 use seawall::fallback::{fallback_fn, FallbackLayer};
-use seawall::retry::{Backoff, Jitter, LongRetryAfter, Retry, RetryBudget};
+use seawall::hedge::{Event, Hedge};
+use seawall::retry::{Backoff, CloneRequest, Jitter, LongRetryAfter, Retry, RetryBudget};
 use seawall::stack::{Part, Stack, StackError};
 use seawall::{BoxError, ConfigError, ErrorKind};
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
@@ -49,6 +50,46 @@ fn sleeper(
         async move {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             Ok::<_, BoxError>(ms)
+        }
+    })
+}
+
+/// A hedge after `delay` drawing from `retry`'s budget, counting the hedges it sends.
+fn shared_hedge(retry: &Retry, delay: Duration, sent: Arc<AtomicU32>) -> Hedge {
+    Hedge::builder()
+        .delay(delay)
+        .budget(retry.budget().cloned().expect("a retry with a budget"))
+        .listener(move |e: &Event| {
+            if let Event::Sent(_) = e {
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .build()
+        .unwrap()
+}
+
+/// An inner service whose `n`th call (from 0) sleeps `ms(n)` milliseconds, then answers
+/// `Ok(n)`, or an error if `fails(n)`.
+fn scripted(
+    calls: Arc<AtomicU32>,
+    ms: fn(u32) -> u64,
+    fails: fn(u32) -> bool,
+) -> impl Service<
+    u64,
+    Response = u32,
+    Error = BoxError,
+    Future = impl std::future::Future<Output = Result<u32, BoxError>> + Send,
+> + Clone
+       + Send {
+    service_fn(move |_: u64| {
+        let n = calls.fetch_add(1, Ordering::Relaxed);
+        async move {
+            tokio::time::sleep(Duration::from_millis(ms(n))).await;
+            if fails(n) {
+                Err::<u32, BoxError>(format!("attempt {n} failed").into())
+            } else {
+                Ok(n)
+            }
         }
     })
 }
@@ -177,7 +218,297 @@ async fn the_rate_limit_is_outermost_and_refuses_before_anything_else() {
     assert_eq!(calls.load(Ordering::Relaxed), 1);
 }
 
+// ===== hedging =====
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_call_is_hedged_inside_retry_and_the_first_answer_wins() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let sent = Arc::new(AtomicU32::new(0));
+    let r = retry(2);
+    let stack = Stack::builder()
+        .breaker(breaker(5))
+        .hedge(shared_hedge(&r, 50 * MS, sent.clone()))
+        .retry(r)
+        .timeout(10 * SEC)
+        .attempt_timeout(2 * SEC)
+        .build()
+        .expect("retry and hedge sharing one budget");
+    // The primary is slow (1 s), the hedge fast (10 ms): answered at 60 ms by the hedge.
+    let mut svc = ServiceBuilder::new().layer(stack).service(scripted(
+        calls.clone(),
+        |n| if n == 0 { 1_000 } else { 10 },
+        |_| false,
+    ));
+    assert_box_error(&svc);
+    let start = tokio::time::Instant::now();
+    assert_eq!(svc.ready().await.unwrap().call(0).await.unwrap(), 1);
+    assert_eq!(start.elapsed(), 60 * MS);
+    assert_eq!(sent.load(Ordering::Relaxed), 1);
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_sees_one_attempt_per_hedged_call_and_the_breaker_every_attempt() {
+    // Every attempt fails after 100 ms; a hedge is sent at 50 ms. Retry (2 retries) retries
+    // a hedged attempt only once both of its attempts have failed, and each retry is hedged
+    // again: 3 attempts of retry's, 6 calls of the inner service.
+    let calls = Arc::new(AtomicU32::new(0));
+    let sent = Arc::new(AtomicU32::new(0));
+    let r = retry(2);
+    let stack = Stack::builder()
+        .retry(r.clone())
+        .hedge(shared_hedge(&r, 50 * MS, sent.clone()))
+        .breaker(breaker(100))
+        .build()
+        .unwrap();
+    let svc =
+        ServiceBuilder::new()
+            .layer(stack)
+            .service(scripted(calls.clone(), |_| 100, |_| true));
+    let err = svc.oneshot(0).await.unwrap_err();
+    assert_eq!(ErrorKind::of(&*err), ErrorKind::Inner);
+    assert_eq!(
+        sent.load(Ordering::Relaxed),
+        3,
+        "one hedge per retry attempt"
+    );
+    assert_eq!(calls.load(Ordering::Relaxed), 6);
+
+    // The breaker sits inside the hedge: it records the hedge too. With a threshold of 2,
+    // the first hedged attempt (primary and hedge failed) opens it, and retry's next attempt
+    // is refused without reaching the service.
+    calls.store(0, Ordering::Relaxed);
+    sent.store(0, Ordering::Relaxed);
+    let b = breaker(2);
+    let stack = Stack::builder()
+        .retry(r.clone())
+        .hedge(shared_hedge(&r, 50 * MS, sent.clone()))
+        .breaker(b.clone())
+        .build()
+        .unwrap();
+    let svc =
+        ServiceBuilder::new()
+            .layer(stack)
+            .service(scripted(calls.clone(), |_| 100, |_| true));
+    let err = svc.oneshot(0).await.unwrap_err();
+    assert_eq!(ErrorKind::of(&*err), ErrorKind::CircuitOpen);
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
+    assert_eq!(b.state(), State::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn hedges_and_retries_draw_from_one_budget() {
+    // A budget of a floor of 1 a second and no earned credit: one retry or one hedge a
+    // second, together.
+    let budget = RetryBudget::builder()
+        .ratio(0.0)
+        .min_per_sec(1)
+        .build()
+        .unwrap();
+    let r = Retry::builder()
+        .max_retries(3)
+        .backoff(Backoff::constant(10 * MS).jitter(Jitter::None))
+        .budget(budget.clone())
+        .build()
+        .unwrap();
+    let sent = Arc::new(AtomicU32::new(0));
+    let calls = Arc::new(AtomicU32::new(0));
+    let stack = Stack::builder()
+        .retry(r.clone())
+        .hedge(shared_hedge(&r, 50 * MS, sent.clone()))
+        .build()
+        .unwrap();
+    // Every attempt fails after 100 ms. The hedge at 50 ms takes the one token: the retry
+    // finds the budget empty, and the call ends after one hedged attempt.
+    let svc =
+        ServiceBuilder::new()
+            .layer(stack)
+            .service(scripted(calls.clone(), |_| 100, |_| true));
+    let err = svc.oneshot(0).await.unwrap_err();
+    assert_eq!(ErrorKind::of(&*err), ErrorKind::BudgetExhausted);
+    assert_eq!(sent.load(Ordering::Relaxed), 1);
+    assert_eq!(
+        calls.load(Ordering::Relaxed),
+        2,
+        "one hedge, no retry: one token"
+    );
+}
+
+/// Hedges only the requests it calls idempotent: here, the even ones.
+#[derive(Clone, Debug)]
+struct EvenOnly;
+
+impl CloneRequest<u64> for EvenOnly {
+    fn clone_request(&self, req: &u64) -> Option<u64> {
+        Some(*req)
+    }
+    fn is_idempotent(&self, req: &u64) -> bool {
+        req & 1 == 0
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_the_copier_calls_not_idempotent_is_never_hedged() {
+    let r = retry(0);
+    let sent = Arc::new(AtomicU32::new(0));
+    let hedge = Hedge::builder()
+        .delay(10 * MS)
+        .budget(r.budget().cloned().unwrap())
+        .listener({
+            let sent = sent.clone();
+            move |e: &Event| {
+                if let Event::Sent(_) = e {
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+        .build()
+        .unwrap();
+    let stack = Stack::builder()
+        .retry(r)
+        .hedge_layer(hedge.layer().clone_request(EvenOnly))
+        .build()
+        .unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let mut svc = ServiceBuilder::new()
+        .layer(stack)
+        .service(sleeper(calls.clone()));
+    // 101 ms is odd: not idempotent, sent once though slow.
+    assert_eq!(svc.ready().await.unwrap().call(101).await.unwrap(), 101);
+    assert_eq!(
+        (sent.load(Ordering::Relaxed), calls.load(Ordering::Relaxed)),
+        (0, 1)
+    );
+    // 100 ms is even: hedged at 10 ms.
+    assert_eq!(svc.ready().await.unwrap().call(100).await.unwrap(), 100);
+    assert_eq!(
+        (sent.load(Ordering::Relaxed), calls.load(Ordering::Relaxed)),
+        (1, 3)
+    );
+}
+
 // ===== the refusals =====
+
+#[test]
+fn a_hedge_not_drawing_from_the_retrys_budget_is_refused() {
+    let r = retry(2);
+    // The default hedge makes a budget of its own.
+    let err = Stack::builder()
+        .retry(r.clone())
+        .hedge(Hedge::builder().delay(50 * MS).build().unwrap())
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StackError::HedgeBudgetNotShared {
+            hedge_has_budget: true
+        }
+    );
+    assert!(
+        err.to_string()
+            .contains("`.budget(retry.budget().cloned().unwrap())`"),
+        "{err}"
+    );
+    // A budget with the same settings is still another budget.
+    let twin = Hedge::builder()
+        .delay(50 * MS)
+        .budget(RetryBudget::builder().min_per_sec(1000).build().unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(
+        Stack::builder()
+            .retry(r.clone())
+            .hedge(twin)
+            .build()
+            .unwrap_err(),
+        StackError::HedgeBudgetNotShared {
+            hedge_has_budget: true
+        }
+    );
+    // No budget at all: nothing bounds the hedges.
+    let none = Hedge::builder().delay(50 * MS).no_budget().build().unwrap();
+    assert_eq!(
+        Stack::builder().retry(r).hedge(none).build().unwrap_err(),
+        StackError::HedgeBudgetNotShared {
+            hedge_has_budget: false
+        }
+    );
+}
+
+#[test]
+fn a_hedge_depositing_into_the_retrys_budget_too_is_refused() {
+    let r = retry(2);
+    let twice = Hedge::builder()
+        .delay(50 * MS)
+        .budget(r.budget().cloned().unwrap())
+        .deposit_successes(true)
+        .build()
+        .unwrap();
+    let err = Stack::builder().retry(r).hedge(twice).build().unwrap_err();
+    assert_eq!(err, StackError::HedgeDepositsTwice);
+}
+
+#[test]
+fn a_hedge_without_budget_outside_a_breaker_is_refused() {
+    let none = Hedge::builder().delay(50 * MS).no_budget().build().unwrap();
+    let err = Stack::builder()
+        .hedge(none.clone())
+        .breaker(breaker(5))
+        .build()
+        .unwrap_err();
+    assert_eq!(err, StackError::HedgeWithoutBudget { max_hedges: 1 });
+    assert!(err.to_string().contains("give the hedge a budget"), "{err}");
+    // Without a breaker it multiplies nothing a breaker counts: accepted, as for retry.
+    assert!(Stack::builder().hedge(none).build().is_ok());
+}
+
+#[test]
+fn a_hedge_delay_not_shorter_than_a_timeout_is_refused() {
+    let r = retry(2);
+    let sent = Arc::new(AtomicU32::new(0));
+    let err = Stack::builder()
+        .retry(r.clone())
+        .hedge(shared_hedge(&r, SEC, sent.clone()))
+        .breaker(breaker(5))
+        .attempt_timeout(SEC)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StackError::HedgeDelayNotShorter {
+            delay: SEC,
+            timeout: SEC
+        }
+    );
+    assert!(Stack::builder()
+        .retry(r.clone())
+        .hedge(shared_hedge(&r, 200 * MS, sent))
+        .breaker(breaker(5))
+        .attempt_timeout(SEC)
+        .build()
+        .is_ok());
+}
+
+#[test]
+fn a_hand_made_hedge_outside_retry_or_around_a_fallback_is_refused() {
+    let r = retry(2);
+    let h = shared_hedge(&r, 50 * MS, Arc::default());
+    assert_eq!(
+        Stack::check(&[Part::Hedge(&h), Part::Retry(&r), Part::Breaker]),
+        Err(StackError::HedgeOutsideRetry)
+    );
+    assert_eq!(
+        Stack::check(&[Part::Hedge(&h), Part::Fallback, Part::Breaker]),
+        Err(StackError::FallbackInside { layer: "hedge" })
+    );
+    let layer = h.layer();
+    assert_eq!(
+        Stack::check(&[Part::Retry(&r), Part::Hedge(layer.hedge()), Part::Breaker]),
+        Ok(())
+    );
+}
+
+// ===== the other refusals =====
 
 #[test]
 fn a_retry_without_budget_outside_a_breaker_is_refused() {
