@@ -50,6 +50,12 @@ impl Clock {
         }
     }
 
+    /// Whether this is a [`ManualClock`], which tokio's timer does not follow.
+    #[cfg(feature = "rate-limit")]
+    pub(crate) fn is_manual(&self) -> bool {
+        matches!(self.kind, Kind::Manual(_))
+    }
+
     /// Nanoseconds elapsed since this clock was created (saturating at `u64::MAX`).
     #[inline]
     pub fn now_nanos(&self) -> u64 {

@@ -103,7 +103,8 @@ impl Builder {
     /// [`BulkheadFull`](super::BulkheadFull) (default zero: refused at once). Zero, or at
     /// least 1 ms (tokio's timer counts whole milliseconds; `build()` refuses a shorter
     /// non-zero wait with [`ConfigError::TooSmall`], in seconds, rather than wait longer than
-    /// asked). Waiting calls are admitted in the order they arrived.
+    /// asked). Waiting calls are admitted in the order they started to wait (the first poll
+    /// of their future).
     pub fn max_wait(mut self, d: Duration) -> Self {
         self.config.max_wait = d;
         self

@@ -4,8 +4,9 @@
 //! A [`Bulkhead`] lets at most `max_concurrent` calls run at once. A call that finds every
 //! slot busy waits up to `max_wait` for one (default: not at all), then is refused with
 //! [`BulkheadFull`] ([`ErrorKind::BulkheadFull`](crate::ErrorKind::BulkheadFull)), without
-//! reaching the inner service. Waiting calls are admitted in the order they arrived, and a
-//! new call never takes a slot a waiting one is owed. A slot is held from admission until
+//! reaching the inner service. Waiting calls are admitted in the order they started to wait
+//! (the first poll of their future, which for an awaited call is at once), and a call that
+//! has started to wait is never overtaken by a newer one. A slot is held from admission until
 //! the call's response is ready or its future is dropped, so a cancelled call frees its slot
 //! at once. These are resilience4j's semaphore bulkhead (`maxConcurrentCalls`,
 //! `maxWaitDuration`, default 0 ms) and Polly's concurrency limiter with a queue bounded in

@@ -96,7 +96,8 @@ impl Builder {
     }
 
     /// The clock slots are counted on (default: tokio's, which follows paused time). A
-    /// [`ManualClock`](crate::clock::ManualClock) drives `check` deterministically; waiting
+    /// [`ManualClock`](crate::clock::ManualClock) drives `check` deterministically (and is
+    /// refused with a `max_wait`, whose sleep tokio's timer would never end); waiting
     /// (`max_wait`) sleeps on tokio's timer, so test it with paused tokio time instead.
     pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
         self.clock = Some(clock.into());
@@ -142,18 +143,33 @@ impl Builder {
                 ),
             });
         }
-        // governor counts the burst's tolerance as `interval * (burst - 1)` nanoseconds.
-        if interval.checked_mul(u64::from(burst.get())).is_none() {
+        // governor counts the burst's tolerance as `interval * (burst - 1)` nanoseconds and
+        // adds it, unchecked, to times since the limiter's clock started: keep a quarter of
+        // `u64` (about 146 years) for those.
+        if interval
+            .checked_mul(u64::from(burst.get()))
+            .is_none_or(|span| span > u64::MAX / 4)
+        {
             return Err(ConfigError::Conflict {
                 field: "burst",
                 reason: format!(
-                    "a burst of {burst} at one call per {:?} takes longer than 584 years to refill",
+                    "a burst of {burst} at one call per {:?} takes longer than 146 years to refill",
                     Duration::from_nanos(interval)
                 ),
             });
         }
         if self.max_wait > LONGEST_WAIT {
             return Err(out_of_range("max_wait", self.max_wait, LONGEST_WAIT));
+        }
+        if !self.max_wait.is_zero() && self.clock.as_ref().is_some_and(Clock::is_manual) {
+            // The limit would be measured on the manual clock while the wait sleeps on
+            // tokio's timer: the deadline would never come.
+            return Err(ConfigError::Conflict {
+                field: "max_wait",
+                reason: "a wait sleeps on tokio's timer, which a `ManualClock` does not move; \
+                         use tokio's clock (and paused time in tests), or no wait"
+                    .into(),
+            });
         }
         let quota = Quota::with_period(Duration::from_nanos(interval))
             .ok_or(ConfigError::Zero { field: "per" })?

@@ -69,11 +69,16 @@ impl<S: Service<Req>, Req> ResponseFuture<S, Req> {
         }
     }
 
+    /// A call that waits `wait` for its slot; refused at once where there is no tokio timer
+    /// to wait on.
     pub(crate) fn waiting(service: S, request: Req, wait: Duration, recheck: Recheck) -> Self {
+        let Some(sleep) = crate::clock::sleep_until(tokio::time::Instant::now() + wait) else {
+            return Self::refused(RateLimited::new(wait));
+        };
         ResponseFuture {
             state: State::Waiting {
                 waiting: Box::pin(Waiting {
-                    sleep: tokio::time::sleep(wait),
+                    sleep,
                     service,
                     request: Some(request),
                     recheck,

@@ -10,13 +10,16 @@
 //! remembered.
 //!
 //! **Bounded.** The keys live in up to 16 shards (a mutex and a map each), `max_keys` split
-//! between them. A new key that finds its shard full first drops the shard's idle keys
+//! between them, each shard holding at least 64 keys where `max_keys` allows (fewer shards
+//! rather than shards of one or two keys, which would forget a limited key for any new one). A new key that finds its shard full first drops the shard's idle keys
 //! (lossless); if every key there still owes time, it forgets the eighth of them that owe
 //! *least* (smallest TAT), so the map never grows past `max_keys` and never blocks. Forgetting
 //! a key that owes time forgives its debt: that key gets a fresh burst. Forgetting those that
 //! owe least is what keeps a flood of distinct keys, each seen once (owing one interval), from
 //! washing out the limit of a client that has exhausted its burst (owing a whole burst): LRU
-//! would evict that client first.
+//! would evict that client first. With a burst of one, an exhausted client owes no more than
+//! a fresh key, and a flood at the cap can forget it: the bound on memory wins over the limit
+//! then.
 //!
 //! **Idle keys** are also swept, lazily, by the first new key of a shard at least
 //! `idle_timeout` after the shard's last sweep: no background task. A shard that sees no new
@@ -43,6 +46,9 @@ use crate::clock::Clock;
 
 /// Most shards a keyed store is split into.
 const MAX_SHARDS: usize = 16;
+
+/// The fewest keys a shard holds when `max_keys` allows (the shard count shrinks first).
+const MIN_SHARD_KEYS: usize = 64;
 
 // ===== the store =====
 
@@ -100,9 +106,10 @@ impl<K> Clone for BoundedStore<K> {
 
 impl<K: Hash + Eq> BoundedStore<K> {
     fn new(max_keys: usize, idle_timeout: u64, clock: Clock) -> Self {
-        // A power of two, at most 16, and no more shards than keys: every shard holds one.
+        // A power of two, at most 16, and at least `MIN_SHARD_KEYS` keys in each shard: a
+        // shard of one or two keys would forget a limited key for the next new one.
         let mut n = 1;
-        while n * 2 <= MAX_SHARDS.min(max_keys) {
+        while n * 2 <= MAX_SHARDS && n * 2 * MIN_SHARD_KEYS <= max_keys {
             n *= 2;
         }
         let shards = (0..n)

@@ -120,7 +120,12 @@ impl Policy {
                 Decision::Admit => return Ok(()),
                 Decision::Refuse(limited) => return Err(limited),
                 Decision::Wait { wait, deadline } => {
-                    tokio::time::sleep(wait).await;
+                    // No tokio timer to wait on: refused, as the layer refuses.
+                    let Some(sleep) = crate::clock::sleep_until(tokio::time::Instant::now() + wait)
+                    else {
+                        return Err(RateLimited::new(wait));
+                    };
+                    sleep.await;
                     decision = self.after_wait(check(), deadline, false);
                 }
             }

@@ -69,8 +69,11 @@
 //!
 //! See the [`keyed`] module for how keys are bounded and forgotten; in short: a key
 //! whose burst is fully back is forgotten at no cost; at `max_keys`, the keys that owe the
-//! least time are forgotten (and get a fresh burst), never the client that has exhausted its
-//! burst, so a flood of new keys cannot wash out an abuser's limit.
+//! least time are forgotten (and get a fresh burst), so a flood of new keys, each owing one
+//! interval, does not wash out the limit of a client that has exhausted a burst of two or
+//! more. With a burst of one every key owes at most one interval, and at the cap a flood can
+//! make the limiter forget a limited client; keep `max_keys` well above the number of
+//! clients you expect at once.
 //!
 //! # Time
 //!

@@ -1,4 +1,5 @@
-//! Review 4: findings against the issue and the docs (stack, hedge, examples, README).
+//! What the docs and the README claim, checked: the stack knows hedging, the gateway example
+//! has a breaker and a fallback, the README's cost section covers every piece.
 /// Finding 1: the issue's item 7 names "hedging of non-idempotent requests" as a refusal;
 /// hedge has landed, but the stack has no hedge part, no such `StackError`, no `Part::Hedge`,
 /// and its docs still say hedging is not in seawall.

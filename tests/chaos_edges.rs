@@ -1,4 +1,5 @@
-//! Review 4: chaos findings.
+//! Chaos at its edges: a latency too long for an `Instant`, and which side of the call
+//! latency delays.
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

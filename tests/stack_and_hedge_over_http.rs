@@ -1,4 +1,5 @@
-//! Review 4: a user's program: `Stack::builder()` with an HTTP stack, and a hedged HTTP client.
+//! A user's programs: `Stack::builder()` with an HTTP stack, and a hedged HTTP client (a
+//! fast 503 never beats a slower 200).
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
