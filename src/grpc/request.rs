@@ -82,6 +82,13 @@ impl<B: http_body::Body> CloneRequest<Request<ReplayBody<B>>> for GrpcRequests {
     }
 }
 
+impl crate::retry::KnowsIdempotency for GrpcRequests {
+    /// `true`: the methods it names.
+    fn knows_idempotency(&self) -> bool {
+        true
+    }
+}
+
 impl fmt::Debug for GrpcRequests {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.paths {

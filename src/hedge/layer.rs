@@ -59,6 +59,11 @@ impl<C, R> HedgeLayer<C, R> {
     pub fn hedge(&self) -> &Hedge {
         self.lanes.hedge()
     }
+
+    /// How this layer copies requests, and decides which may be hedged.
+    pub fn request_copier(&self) -> &R {
+        &self.clone_request
+    }
 }
 
 impl<S, C: Clone, R: Clone> Layer<S> for HedgeLayer<C, R> {

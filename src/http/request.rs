@@ -151,6 +151,13 @@ impl<B: http_body::Body> CloneRequest<Request<ReplayBody<B>>> for HttpRequests {
     }
 }
 
+impl crate::retry::KnowsIdempotency for HttpRequests {
+    /// `true`: RFC 9110's idempotent methods, or an `Idempotency-Key`.
+    fn knows_idempotency(&self) -> bool {
+        true
+    }
+}
+
 impl fmt::Debug for HttpRequests {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let methods: Vec<&str> = METHODS

@@ -165,5 +165,8 @@ pub use error::{
 pub use future::ResponseFuture;
 pub use layer::RetryLayer;
 pub use observe::{Event, GiveUpEvent, GiveUpReason, RetryEvent, RetryListener};
-pub use policy::{Builder, ByClone, CloneRequest, DefaultRetryClassifier, LongRetryAfter, Retry};
+pub use policy::{
+    Builder, ByClone, CloneRequest, DefaultRetryClassifier, Idempotent, KnowsIdempotency,
+    LongRetryAfter, Retry,
+};
 pub use service::RetryService;

@@ -72,6 +72,47 @@ impl<Req: Clone> CloneRequest<Req> for ByClone {
     }
 }
 
+/// Whether a request copier decides which requests may be sent twice
+/// ([`CloneRequest::is_idempotent`]), as opposed to taking every request as safe: asked by
+/// `seawall::stack`'s builder, which refuses to hedge with a copier that does not (a hedge
+/// sends a request twice by design).
+///
+/// `true` for the `http` feature's `HttpRequests` and the `grpc` feature's `GrpcRequests`,
+/// and for [`Idempotent`], which declares every request safe; `false` for [`ByClone`].
+pub trait KnowsIdempotency {
+    /// Whether this copier's `is_idempotent` is a decision, not a default.
+    fn knows_idempotency(&self) -> bool;
+}
+
+impl KnowsIdempotency for ByClone {
+    fn knows_idempotency(&self) -> bool {
+        false
+    }
+}
+
+/// A request copier that declares every request safe to send twice: `R` copies them (by
+/// default with `Clone`). Say so where it is true (reads, or writes the server
+/// deduplicates), so that a hedge may be built with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Idempotent<R = ByClone>(pub R);
+
+impl<Req, R: CloneRequest<Req>> CloneRequest<Req> for Idempotent<R> {
+    #[inline]
+    fn clone_request(&self, req: &Req) -> Option<Req> {
+        self.0.clone_request(req)
+    }
+
+    fn is_idempotent(&self, _: &Req) -> bool {
+        true
+    }
+}
+
+impl<R> KnowsIdempotency for Idempotent<R> {
+    fn knows_idempotency(&self) -> bool {
+        true
+    }
+}
+
 impl<F, Req> CloneRequest<Req> for F
 where
     F: Fn(&Req) -> Option<Req>,

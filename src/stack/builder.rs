@@ -11,7 +11,8 @@ use super::error::StackError;
 use crate::bulkhead::{Bulkhead, BulkheadLayer};
 use crate::circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
 use crate::error::ConfigError;
-use crate::hedge::{Hedge, HedgeLayer};
+use crate::hedge::{DefaultHedgeClassifier, Hedge, HedgeLayer};
+use crate::retry::{ByClone, Idempotent, KnowsIdempotency};
 use crate::retry::{Retry, RetryLayer};
 
 /// What the checks read, kept beside the layers (which hide their settings behind type
@@ -22,6 +23,8 @@ struct Plan {
     fallback: bool,
     retry: Option<Retry>,
     hedge: Option<Hedge>,
+    /// The hedge's request copier decides which requests may be sent twice.
+    hedge_knows_idempotency: bool,
     breaker: bool,
     bulkhead: Option<Bulkhead>,
     attempt_timeout: Option<Duration>,
@@ -29,6 +32,9 @@ struct Plan {
 
 impl Plan {
     fn check(&self) -> Result<(), StackError> {
+        if self.hedge.is_some() && !self.hedge_knows_idempotency {
+            return Err(StackError::HedgeOfAnyRequest);
+        }
         if self.timeout == Some(Duration::ZERO) {
             return Err(ConfigError::Zero { field: "timeout" }.into());
         }
@@ -225,17 +231,20 @@ impl<RL, T, F, R, H, B, BH, AT> Builder<RL, T, F, R, H, B, BH, AT> {
     }
 
     /// Hedging inside retry and outside the breaker, with the default classifier (the first
-    /// `Ok` wins) and requests copied with `Clone`: **every** request is taken as safe to
-    /// send twice ([`ByClone`](crate::retry::ByClone) calls every request idempotent). Use
-    /// it only for a request type whose every request may be repeated; otherwise use
+    /// `Ok` wins) and requests copied with `Clone`, **declared** safe to send twice
+    /// ([`Idempotent`]`(ByClone)`): every slow request is hedged. Use it only for a request
+    /// type whose every request may be repeated; otherwise use
     /// [`hedge_layer`](Self::hedge_layer) with a request copier that tells them apart (see
     /// [what the builder checks of hedging](super#hedging)).
     ///
     /// With a retry, the hedge must draw from the retry's budget:
     /// `Hedge::builder().budget(retry.budget().cloned().unwrap())` (see
     /// [`StackError::HedgeBudgetNotShared`]).
-    pub fn hedge(self, hedge: Hedge) -> Builder<RL, T, F, R, HedgeLayer, B, BH, AT> {
-        self.hedge_layer(hedge.layer())
+    pub fn hedge(
+        self,
+        hedge: Hedge,
+    ) -> Builder<RL, T, F, R, HedgeLayer<DefaultHedgeClassifier, Idempotent>, B, BH, AT> {
+        self.hedge_layer(hedge.layer().clone_request(Idempotent(ByClone)))
     }
 
     /// A hedge layer with a classifier or a request copier of its own (for example the
@@ -243,12 +252,18 @@ impl<RL, T, F, R, H, B, BH, AT> Builder<RL, T, F, R, H, B, BH, AT> {
     /// requests carrying an `Idempotency-Key`); its policy is checked like
     /// [`hedge`](Self::hedge)'s. In the stack, the classifier sees the breaker's answer: the
     /// inner service's response as it is, and a `BoxError`.
-    pub fn hedge_layer<C, CR>(
+    ///
+    /// The copier must say which requests may be sent twice ([`KnowsIdempotency`]): a layer
+    /// left with [`ByClone`] is refused at `build()`
+    /// ([`StackError::HedgeOfAnyRequest`]); declare them all safe with
+    /// [`Idempotent`]`(ByClone)` where that is true.
+    pub fn hedge_layer<C, CR: KnowsIdempotency>(
         self,
         layer: HedgeLayer<C, CR>,
     ) -> Builder<RL, T, F, R, HedgeLayer<C, CR>, B, BH, AT> {
         let l = self.layers;
         let hedge = layer.hedge().clone();
+        let hedge_knows_idempotency = layer.request_copier().knows_idempotency();
         Builder {
             layers: Layers {
                 rate_limit: l.rate_limit,
@@ -262,6 +277,7 @@ impl<RL, T, F, R, H, B, BH, AT> Builder<RL, T, F, R, H, B, BH, AT> {
             },
             plan: Plan {
                 hedge: Some(hedge),
+                hedge_knows_idempotency,
                 ..self.plan
             },
         }

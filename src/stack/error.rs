@@ -189,6 +189,16 @@ pub enum StackError {
         timeout: Duration,
     },
 
+    /// A hedge whose request copier does not say which requests may be sent twice
+    /// ([`ByClone`](crate::retry::ByClone) takes every one as safe): a hedge sends requests
+    /// twice by design, so a `POST` would be.
+    #[error(
+        "a hedge sends a request twice, and its request copier does not say which requests \
+         may be (`ByClone` takes every one as safe); give it one that does (`HttpRequests`, \
+         `GrpcRequests`) or declare every request safe with `Idempotent(ByClone)`"
+    )]
+    HedgeOfAnyRequest,
+
     /// A setting is invalid on its own (a zero timeout).
     #[error(transparent)]
     Config(#[from] ConfigError),

@@ -167,25 +167,22 @@
 //! ## Requests that are not safe to repeat
 //!
 //! Whether a request may be sent twice is a property of each request (an HTTP `GET` may, a
-//! `POST` without an `Idempotency-Key` may not), so [`build`](Builder::build) cannot decide
-//! it, and it does not refuse a hedge for it. What holds, and what does not:
+//! `POST` without an `Idempotency-Key` may not); the hedge layer asks its request copier
+//! ([`is_idempotent`](crate::retry::CloneRequest::is_idempotent)) for every request and
+//! never hedges one it rejects or cannot copy. What [`build`](Builder::build) refuses is a
+//! hedge whose copier does not decide at all
+//! ([`StackError::HedgeOfAnyRequest`]): a [`HedgeLayer`](crate::hedge::HedgeLayer) left
+//! with [`ByClone`](crate::retry::ByClone), which takes every request as safe. Accepted:
 //!
-//! - the hedge layer never hedges a request its request copier's
-//!   [`is_idempotent`](crate::retry::CloneRequest::is_idempotent) rejects, nor one it cannot
-//!   copy: that request is sent once, with no timer. With the `http` feature's
-//!   `seawall::http::HttpRequests` (given to
-//!   [`HedgeLayer::clone_request`](crate::hedge::HedgeLayer::clone_request) and passed to
-//!   [`hedge_layer`](Builder::hedge_layer)), by default only the methods RFC 9110 calls
-//!   idempotent and requests carrying an `Idempotency-Key` are hedged;
-//! - [`hedge`](Builder::hedge) (and a [`HedgeLayer`](crate::hedge::HedgeLayer) left with
-//!   its default copier, [`ByClone`](crate::retry::ByClone)) calls **every** request
-//!   idempotent: every slow request is hedged. That is right for a request type whose every
-//!   request is safe to repeat (reads, idempotent RPCs), and wrong for any other; the
-//!   builder cannot tell which a type is, and refusing `ByClone` would refuse every plain
-//!   hedge, so it is accepted;
-//! - the builder cannot compare two copiers: a retry given `HttpRequests` with a hedge
-//!   given `ByClone` passes, and hedges the `POST`s the retry would never resend. Give the
-//!   hedge the same request copier as the retry.
+//! - a copier that decides ([`KnowsIdempotency`](crate::retry::KnowsIdempotency)): the
+//!   `http` feature's `HttpRequests` (RFC 9110's idempotent methods, or an
+//!   `Idempotency-Key`), the `grpc` feature's `GrpcRequests` (the methods it names);
+//! - [`hedge`](Builder::hedge), or [`Idempotent`](crate::retry::Idempotent)`(ByClone)`: a
+//!   declaration that every request of the type is safe to send twice (reads, idempotent
+//!   RPCs), made where it can be read.
+//!
+//! The builder cannot compare two copiers: a retry given `HttpRequests` with a hedge declared
+//! `Idempotent` passes. Give the hedge the same request copier as the retry.
 //!
 //! A request is repeated by a hedge only if it would be by the retry with the same copier:
 //! both ask `is_idempotent` once per call, before the first attempt.

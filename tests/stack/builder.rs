@@ -9,7 +9,10 @@ use seawall::bulkhead::Bulkhead;
 use seawall::circuit_breaker::{CircuitBreaker, State};
 use seawall::fallback::{fallback_fn, FallbackLayer};
 use seawall::hedge::{Event, Hedge};
-use seawall::retry::{Backoff, CloneRequest, Jitter, LongRetryAfter, Retry, RetryBudget};
+use seawall::retry::{
+    Backoff, ByClone, CloneRequest, Idempotent, Jitter, KnowsIdempotency, LongRetryAfter, Retry,
+    RetryBudget,
+};
 use seawall::stack::{Part, Stack, StackError};
 use seawall::{BoxError, ConfigError, ErrorKind};
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
@@ -345,6 +348,40 @@ impl CloneRequest<u64> for EvenOnly {
     fn is_idempotent(&self, req: &u64) -> bool {
         req & 1 == 0
     }
+}
+
+impl KnowsIdempotency for EvenOnly {
+    fn knows_idempotency(&self) -> bool {
+        true
+    }
+}
+
+/// A hedge whose copier takes every request as safe (`ByClone`) is refused: a hedge sends
+/// requests twice by design. `hedge(..)` (every request declared safe, `Idempotent`) and a
+/// copier that decides are accepted.
+#[test]
+fn a_hedge_with_a_copier_that_does_not_decide_idempotency_is_refused() {
+    let hedge = Hedge::builder().delay(10 * MS).no_budget().build().unwrap();
+    let refused = Stack::builder().hedge_layer(hedge.layer()).build();
+    assert!(
+        matches!(refused, Err(StackError::HedgeOfAnyRequest)),
+        "{refused:?}"
+    );
+    let err = Stack::builder()
+        .hedge_layer(hedge.layer())
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Idempotent(ByClone)"), "{err}");
+    assert!(Stack::builder().hedge(hedge.clone()).build().is_ok());
+    assert!(Stack::builder()
+        .hedge_layer(hedge.layer().clone_request(Idempotent(ByClone)))
+        .build()
+        .is_ok());
+    assert!(Stack::builder()
+        .hedge_layer(hedge.layer().clone_request(EvenOnly))
+        .build()
+        .is_ok());
 }
 
 #[tokio::test(start_paused = true)]
