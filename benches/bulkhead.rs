@@ -13,7 +13,6 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -25,22 +24,12 @@ use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 
 // ===== allocation counting: the success path must allocate nothing =====
 
-struct CountingAlloc;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        std::alloc::System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        std::alloc::System.dealloc(ptr, layout)
-    }
-}
+// The test suite's counting allocator (per thread: the calls below run on this one).
+#[path = "../tests/common/alloc.rs"]
+mod alloc;
 
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static GLOBAL: alloc::Counting = alloc::Counting;
 
 fn bulkhead() -> Bulkhead {
     Bulkhead::builder()
@@ -57,11 +46,11 @@ fn allocations(_: &mut Criterion) {
         .layer(bulkhead().layer())
         .service(bare());
     one_call(&mut svc, 0);
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = alloc::allocations();
     for i in 0..10_000 {
         black_box(one_call(&mut svc, i));
     }
-    let n = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let n = alloc::allocations() - before;
     println!("bulkhead/success_path: {n} allocations in 10000 calls");
     assert_eq!(n, 0, "the success path allocated");
 }

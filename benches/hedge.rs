@@ -12,7 +12,6 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -21,22 +20,12 @@ use seawall::hedge::Hedge;
 use seawall::BoxError;
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 
-struct CountingAlloc;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        std::alloc::System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        std::alloc::System.dealloc(ptr, layout)
-    }
-}
+// The test suite's counting allocator (per thread: the calls below run on this one).
+#[path = "../tests/common/alloc.rs"]
+mod alloc;
 
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static GLOBAL: alloc::Counting = alloc::Counting;
 
 fn bare() -> impl Service<u64, Response = u64, Error = BoxError> + Clone + Send {
     service_fn(|x: u64| std::future::ready(Ok::<u64, BoxError>(x.wrapping_add(1))))
@@ -64,11 +53,11 @@ fn fixed() -> Hedge {
 fn allocations(_: &mut Criterion) {
     let mut svc = ServiceBuilder::new().layer(fixed().layer()).service(bare());
     one_call(&mut svc, 0);
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = alloc::allocations();
     for i in 0..10_000 {
         black_box(one_call(&mut svc, i));
     }
-    let n = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let n = alloc::allocations() - before;
     println!("hedge/success_path: {n} allocations in 10000 calls");
     assert_eq!(n, 0, "the success path allocated");
 }

@@ -23,22 +23,12 @@ use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 
 // ===== allocation counting: the success path must allocate nothing =====
 
-struct CountingAlloc;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        std::alloc::System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
-        std::alloc::System.dealloc(ptr, layout)
-    }
-}
+// The test suite's counting allocator (per thread: the calls below run on this one).
+#[path = "../tests/common/alloc.rs"]
+mod alloc;
 
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static GLOBAL: alloc::Counting = alloc::Counting;
 
 /// Counts the allocations of 10 000 successful calls through the layer (budget on), before
 /// the timings, and refuses to time a success path that allocates.
@@ -46,11 +36,11 @@ fn allocations(_: &mut Criterion) {
     let retry = Retry::builder().build().unwrap();
     let mut svc = ServiceBuilder::new().layer(retry.layer()).service(bare());
     one_call(&mut svc, 0);
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = alloc::allocations();
     for i in 0..10_000 {
         black_box(one_call(&mut svc, i));
     }
-    let n = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let n = alloc::allocations() - before;
     println!("retry/success_path: {n} allocations in 10000 calls");
     assert_eq!(n, 0, "the success path allocated");
 }

@@ -1,5 +1,6 @@
-//! The one counting allocator of the test suite (the benches and the soak example, built as
-//! crates of their own, count with a global counter of their own): forwards to the system allocator and counts, per thread, the
+//! The one counting allocator of the test suite, also included by path by the retry, bulkhead
+//! and hedge benches (the circuit breaker bench and the soak example count across threads,
+//! with a global counter of their own): forwards to the system allocator and counts, per thread, the
 //! allocations made and the bytes still allocated, so tests running in parallel on other
 //! threads do not disturb each other's counts.
 //!
