@@ -458,8 +458,8 @@ impl Builder {
         self
     }
 
-    /// The clock the percentile mode times attempts by (default tokio's, so paused time
-    /// drives it in tests).
+    /// The clock the percentile mode times attempts by, and a budget of the hedge's own
+    /// counts on (default tokio's, so paused time drives it in tests).
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = Some(clock);
         self
@@ -526,7 +526,7 @@ impl Builder {
                         min: MIN_PERIOD.as_secs_f64(),
                     });
                 }
-                let clock = self.clock.unwrap_or_default();
+                let clock = self.clock.clone().unwrap_or_default();
                 let histogram = Mutex::new(RotatingHistogram::new(period, clock.now_nanos()));
                 Delay::Percentile(Percentile {
                     percentile,
@@ -538,7 +538,15 @@ impl Builder {
             }
         };
         let (budget, deposits) = match self.budget {
-            BudgetSetting::Own => (Some(RetryBudget::builder().build()?), true),
+            // A budget of its own counts time on the hedge's clock, as retry's does on its.
+            BudgetSetting::Own => (
+                Some(
+                    RetryBudget::builder()
+                        .clock(self.clock.unwrap_or_default())
+                        .build()?,
+                ),
+                true,
+            ),
             BudgetSetting::Given(b) => (Some(b), false),
             BudgetSetting::Off => {
                 if self.deposits == Some(true) {
