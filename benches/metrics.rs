@@ -12,6 +12,16 @@
 //! Allocations per call are printed for each (a counting allocator).
 //!
 //! Run: `cargo bench --features metrics --bench metrics`.
+//!
+//! Measured (2-core shared VM, `-- --warm-up-time 1 --measurement-time 3`), 0 allocations per
+//! call in every variant:
+//!
+//! | path | off | empty listener | `BreakerMetrics`, no recorder | `BreakerMetrics`, `DebuggingRecorder` |
+//! |---|---|---|---|---|
+//! | breaker `try_acquire` + `record(Success)` | 14.8 ns | 19.5 ns | 20.6 ns | 24.9 ns |
+//! | retry, first attempt succeeds (`block_on`) | 153 ns | | 152 ns | 153 ns |
+//!
+//! The retry emits no event on a success, so its success path does not move.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
