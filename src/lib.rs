@@ -115,6 +115,8 @@ pub mod grpc;
 pub mod hedge;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 #[cfg(feature = "rate-limit")]
 pub mod rate_limit;
 pub mod retry;

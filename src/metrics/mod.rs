@@ -1,0 +1,160 @@
+//! Metrics through the [`metrics`](https://docs.rs/metrics) facade (feature `metrics`):
+//! counters, gauges and histograms for the circuit breaker and retry, under one naming scheme.
+//!
+//! One line per layer, once the feature is on and a recorder (a Prometheus exporter, say) is
+//! installed:
+//!
+//! ```
+//! use seawall::circuit_breaker::CircuitBreaker;
+//! use seawall::metrics::WithMetrics;
+//! use seawall::Retry;
+//!
+//! let breaker = CircuitBreaker::builder().with_metrics("payments").build().unwrap();
+//! let retry = Retry::builder().with_metrics("payments").build().unwrap();
+//! # drop((breaker, retry));
+//! ```
+//!
+//! [`with_metrics`](WithMetrics::with_metrics) names the breaker and adds a
+//! [`BreakerMetrics`] listener with the same name (on a retry builder, a [`RetryMetrics`]
+//! listener), so the name is written once. The listeners can also be added by hand:
+//! `.listener(BreakerMetrics::new("payments"))`.
+//!
+//! # Names
+//!
+//! There is no OpenTelemetry semantic convention for resilience yet; the names follow the
+//! de-facto one of Polly v8 and seatbelt: a `resilience.*` namespace, the layer's name as a
+//! label. Label values are a closed set (states, outcomes, reasons, attempt numbers up to
+//! `"10+"`), so no series is created per request.
+//!
+//! | Metric | Type | Labels | Moves when |
+//! |---|---|---|---|
+//! | `resilience.circuit_breaker.calls` | counter | `name`, `outcome` = `success` \| `failure` \| `ignored` \| `rejected` | a call's outcome is recorded (`success`, `failure`, `ignored`, as the classifier said; probes included), or a call is rejected without being run (`rejected`) |
+//! | `resilience.circuit_breaker.slow_calls` | counter | `name` | a recorded call took at least `slow_call_duration` (only measured when a rate condition keeps a window) |
+//! | `resilience.circuit_breaker.state` | gauge | `name`, `state` = `closed` \| `open` \| `half_open` \| `forced_open` \| `disabled` | one series per state: 1 for the current state, 0 for the others; set when the listener is made (closed) and on every state change |
+//! | `resilience.circuit_breaker.transitions` | counter | `name`, `from`, `to` (state names) | the breaker moves from one state to another |
+//! | `resilience.retry.retries` | counter | `name`, `attempt` = `"1"` … `"9"` \| `"10+"` | a failed attempt is retried; `attempt` is the attempt that failed (so `"1"` counts first retries) |
+//! | `resilience.retry.give_ups` | counter | `name`, `reason` (below) | a retryable failure ends the call without another attempt |
+//! | `resilience.retry.delay` | histogram (seconds) | `name` | a retry waits (the backoff, or the server's `Retry-After`) |
+//!
+//! The `reason` of a give-up is the [`GiveUpReason`] in snake case: `retries_used_up`,
+//! `deadline`, `budget_exhausted`, `no_timer`, `request_not_copied`, `not_idempotent`,
+//! `retry_after_too_long`, `not_ready`.
+//!
+//! # From resilience4j (Micrometer)
+//!
+//! | resilience4j | seawall |
+//! |---|---|
+//! | `resilience4j.circuitbreaker.calls{kind="successful"}` | `resilience.circuit_breaker.calls{outcome="success"}` |
+//! | `resilience4j.circuitbreaker.calls{kind="failed"}` | `resilience.circuit_breaker.calls{outcome="failure"}` |
+//! | `resilience4j.circuitbreaker.calls{kind="ignored"}` | `resilience.circuit_breaker.calls{outcome="ignored"}` |
+//! | `resilience4j.circuitbreaker.not.permitted.calls` (`kind="not_permitted"`) | `resilience.circuit_breaker.calls{outcome="rejected"}` |
+//! | `resilience4j.circuitbreaker.state{state=...}` (1 / 0 per state) | `resilience.circuit_breaker.state{state=...}` (1 / 0 per state, same state names) |
+//! | `resilience4j.circuitbreaker.slow.calls` (a gauge of the window) | `resilience.circuit_breaker.slow_calls` (a counter of every slow call) |
+//! | `resilience4j.circuitbreaker.failure.rate`, `.slow.call.rate` | not exported: read [`CircuitBreaker::snapshot`](crate::circuit_breaker::CircuitBreaker::snapshot) |
+//! | (state transition events) | `resilience.circuit_breaker.transitions{from, to}` |
+//! | `resilience4j.retry.calls{kind="successful_with_retry" \| "failed_with_retry" \| ...}` | not exported (a retry listener is not told how a call ended, only of retries and give-ups); `resilience.retry.retries` and `resilience.retry.give_ups{reason}` instead |
+//!
+//! Differences to keep in mind when porting a dashboard: resilience4j's `calls` is a timer
+//! (its `_count` series is the counter here; durations are not recorded), and its
+//! tag is `kind` where this one is `outcome`. Polly v8 puts every event in one counter,
+//! `resilience.polly.strategy.events{event.name, pipeline.name, strategy.name}`; seawall
+//! keeps one metric per kind of event, with the layer's name as `name`.
+//!
+//! # Recorders and cost
+//!
+//! Handles are registered once, when a listener is made, with the recorder current then (the
+//! global one, or a [`metrics::with_local_recorder`] scope around the building); with no
+//! recorder installed they are no-ops. Recording is then an indexed handle call: no label is
+//! formatted and nothing is allocated per event. The breaker calls its listeners for every
+//! recorded outcome only when it has one, so adding [`BreakerMetrics`] costs one dynamic
+//! call per call even with a no-op recorder (see `benches/metrics.rs`).
+//!
+//! The state gauge is written by the thread that changed the state, after the change and
+//! outside the breaker's locks: two changes racing on two threads may be written out of
+//! order. The listener reads the breaker's state when it writes, which makes that rare; a
+//! dashboard that needs certainty can read [`snapshot`](crate::circuit_breaker::CircuitBreaker::snapshot).
+//!
+//! # Testing with a debugging recorder
+//!
+//! ```
+//! use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+//! use seawall::circuit_breaker::CircuitBreaker;
+//! use seawall::metrics::WithMetrics;
+//! use seawall::Outcome;
+//!
+//! let recorder = DebuggingRecorder::new();
+//! let snapshotter = recorder.snapshotter();
+//! // Handles bind to the recorder current when the listener is made.
+//! let breaker = metrics::with_local_recorder(&recorder, || {
+//!     CircuitBreaker::builder()
+//!         .failure_threshold(1)
+//!         .with_metrics("payments")
+//!         .build()
+//!         .unwrap()
+//! });
+//! breaker.record(Outcome::Failure); // trips
+//! assert!(breaker.try_acquire().is_err());
+//!
+//! // One snapshot (a `DebuggingRecorder`'s snapshots reset what they read).
+//! let snapshot = snapshotter.snapshot().into_vec();
+//! let value = |name: &str, label: (&str, &str)| {
+//!     snapshot.iter().find_map(|(key, _, _, value)| {
+//!         let key = key.key();
+//!         let labelled = key.labels().any(|l| (l.key(), l.value()) == label);
+//!         (key.name() == name && labelled).then(|| match value {
+//!             DebugValue::Counter(n) => *n as f64,
+//!             DebugValue::Gauge(g) => g.into_inner(),
+//!             DebugValue::Histogram(_) => unreachable!(),
+//!         })
+//!     })
+//! };
+//! let calls = "resilience.circuit_breaker.calls";
+//! let state = "resilience.circuit_breaker.state";
+//! assert_eq!(value(calls, ("outcome", "failure")), Some(1.0));
+//! assert_eq!(value(calls, ("outcome", "rejected")), Some(1.0));
+//! assert_eq!(value(calls, ("outcome", "success")), Some(0.0));
+//! assert_eq!(value(state, ("state", "open")), Some(1.0));
+//! assert_eq!(value(state, ("state", "closed")), Some(0.0));
+//! ```
+//!
+//! [`GiveUpReason`]: crate::retry::GiveUpReason
+
+mod breaker;
+mod retry;
+
+pub use breaker::BreakerMetrics;
+pub use retry::RetryMetrics;
+
+/// Adds metrics to a layer's builder in one call: `.with_metrics("payments")`.
+///
+/// Implemented for [`circuit_breaker::Builder`](crate::circuit_breaker::Builder) (names the
+/// breaker and adds a [`BreakerMetrics`]) and [`retry::Builder`](crate::retry::Builder) (adds
+/// a [`RetryMetrics`]). The handles are registered here, with the recorder current now.
+pub trait WithMetrics: Sized {
+    /// Adds this layer's metrics, labelled `name = name`.
+    fn with_metrics(self, name: &str) -> Self;
+}
+
+impl WithMetrics for crate::circuit_breaker::Builder {
+    fn with_metrics(self, name: &str) -> Self {
+        self.name(name).listener(BreakerMetrics::new(name))
+    }
+}
+
+impl WithMetrics for crate::retry::Builder {
+    fn with_metrics(self, name: &str) -> Self {
+        self.listener(RetryMetrics::new(name))
+    }
+}
+
+/// The label value of a layer without a name.
+pub(crate) const DEFAULT_NAME: &str = "default";
+
+/// The `name` label: shared by every handle of a listener (one allocation, when it is made).
+fn name_label(name: &str) -> ::metrics::SharedString {
+    if name.is_empty() {
+        ::metrics::SharedString::const_str(DEFAULT_NAME)
+    } else {
+        ::metrics::SharedString::from(std::sync::Arc::<str>::from(name))
+    }
+}
