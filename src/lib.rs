@@ -25,6 +25,8 @@
 //! - `chaos` (feature `chaos`): seeded, switchable fault and latency injection.
 //! - [`hedge`]: hedged requests (a second attempt after a delay, the first acceptable
 //!   answer wins), idempotent requests only, withdrawing from a retry budget.
+//! - `metrics` (feature `metrics`): the breaker's and retry's events as metrics on the
+//!   `metrics` facade, named as resilience4j's dashboards expect (mapped in the module docs).
 //! - [`stack`]: the layers above in the recommended order, with `build()` refusing
 //!   compositions known to misbehave.
 //! - `http` (feature `http`): response classifiers, idempotent-only retries, `Retry-After`,
