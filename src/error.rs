@@ -140,6 +140,19 @@ impl ErrorKind {
 
     /// Registers `T` with probes of its own: for a generic wrapper whose kind depends on what
     /// it wraps, registered where the wrapped type's bounds are known.
+    /// Registers a [`DeepKind`] wrapper (the bare APIs' `CallError`s): its kind is its
+    /// refusal's, or its inner error's whole chain. Called from the wrapper's `source()`, the
+    /// one place where its `E: Error` is known.
+    pub(crate) fn register_deep<T: DeepKind>() {
+        fn of_any<T: DeepKind>(any: &dyn Any) -> Option<ErrorKind> {
+            any.downcast_ref::<T>().map(T::deep_kind)
+        }
+        fn of_dyn<T: DeepKind>(err: &(dyn Error + 'static)) -> Option<ErrorKind> {
+            err.downcast_ref::<T>().map(T::deep_kind)
+        }
+        Self::register_probes::<T>(of_any::<T>, Some(of_dyn::<T>));
+    }
+
     pub(crate) fn register_probes<T: 'static>(
         of_any: fn(&dyn Any) -> Option<ErrorKind>,
         of_dyn: Option<fn(&(dyn Error + 'static)) -> Option<ErrorKind>>,
@@ -238,6 +251,14 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Inner => "inner service error",
         })
     }
+}
+
+/// A wrapper error of a bare API (`CallError<E>` of the breaker, the bulkhead, the rate
+/// limiter) whose kind is its refusal's, or, for the inner error, that error's whole chain
+/// ([`ErrorKind::of`]). See [`ErrorKind::register_deep`].
+pub(crate) trait DeepKind: Error + 'static {
+    /// The kind, looking through the inner error's causes.
+    fn deep_kind(&self) -> ErrorKind;
 }
 
 /// An invalid configuration, refused by a builder's `build()`: names the field and the reason.

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Once;
 use std::time::Duration;
 
-use crate::error::{ErrorKind, HasErrorKind};
+use crate::error::{DeepKind, ErrorKind, HasErrorKind};
 
 /// A call refused by a bulkhead, without calling the inner service: every slot was taken,
 /// and none freed within the bulkhead's maximum wait (if it waits at all).
@@ -128,7 +128,7 @@ impl<E: Error + 'static> Error for CallError<E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         // Registered here, the one place where `E: Error` is known, so `ErrorKind::of` can
         // downcast to this type and walk the inner error's own causes.
-        ErrorKind::register_probes::<Self>(deep_any::<E>, Some(deep_dyn::<E>));
+        ErrorKind::register_deep::<Self>();
         match self {
             CallError::Rejected(full) => full.source(),
             CallError::Inner(e) => e.source(),
@@ -136,20 +136,13 @@ impl<E: Error + 'static> Error for CallError<E> {
     }
 }
 
-/// The kind of a `CallError<E>` whose `E` is an `Error`: the inner error's whole chain.
-fn deep_kind<E: Error + 'static>(err: &CallError<E>) -> ErrorKind {
-    match err {
-        CallError::Rejected(_) => ErrorKind::BulkheadFull,
-        CallError::Inner(e) => ErrorKind::of(e),
+impl<E: Error + 'static> DeepKind for CallError<E> {
+    fn deep_kind(&self) -> ErrorKind {
+        match self {
+            CallError::Rejected(_) => ErrorKind::BulkheadFull,
+            CallError::Inner(e) => ErrorKind::of(e),
+        }
     }
-}
-
-fn deep_any<E: Error + 'static>(any: &dyn std::any::Any) -> Option<ErrorKind> {
-    any.downcast_ref::<CallError<E>>().map(deep_kind)
-}
-
-fn deep_dyn<E: Error + 'static>(err: &(dyn Error + 'static)) -> Option<ErrorKind> {
-    err.downcast_ref::<CallError<E>>().map(deep_kind)
 }
 
 impl<E: 'static> HasErrorKind for CallError<E> {

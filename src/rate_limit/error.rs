@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Once;
 use std::time::Duration;
 
-use crate::error::{ErrorKind, HasErrorKind};
+use crate::error::{DeepKind, ErrorKind, HasErrorKind};
 
 /// A call refused by a rate limiter, without calling the inner service: no slot was free,
 /// or none freed within the limiter's maximum wait.
@@ -119,7 +119,7 @@ impl<E: Error + 'static> Error for CallError<E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         // Registered here, where `E: Error` is known, so `ErrorKind::of` can walk the inner
         // error's own causes (as the breaker's `CallError` does).
-        ErrorKind::register_probes::<Self>(deep_any::<E>, Some(deep_dyn::<E>));
+        ErrorKind::register_deep::<Self>();
         match self {
             CallError::RateLimited(limited) => limited.source(),
             CallError::Inner(e) => e.source(),
@@ -127,19 +127,13 @@ impl<E: Error + 'static> Error for CallError<E> {
     }
 }
 
-fn deep_kind<E: Error + 'static>(err: &CallError<E>) -> ErrorKind {
-    match err {
-        CallError::RateLimited(_) => ErrorKind::RateLimited,
-        CallError::Inner(e) => ErrorKind::of(e),
+impl<E: Error + 'static> DeepKind for CallError<E> {
+    fn deep_kind(&self) -> ErrorKind {
+        match self {
+            CallError::RateLimited(_) => ErrorKind::RateLimited,
+            CallError::Inner(e) => ErrorKind::of(e),
+        }
     }
-}
-
-fn deep_any<E: Error + 'static>(any: &dyn std::any::Any) -> Option<ErrorKind> {
-    any.downcast_ref::<CallError<E>>().map(deep_kind)
-}
-
-fn deep_dyn<E: Error + 'static>(err: &(dyn Error + 'static)) -> Option<ErrorKind> {
-    err.downcast_ref::<CallError<E>>().map(deep_kind)
 }
 
 impl<E: 'static> HasErrorKind for CallError<E> {
