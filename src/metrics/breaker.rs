@@ -1,6 +1,7 @@
 //! [`BreakerMetrics`]: a circuit breaker listener recording to the `metrics` facade.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use ::metrics::{counter, describe_counter, describe_gauge, gauge, Counter, Gauge, SharedString};
 
@@ -12,6 +13,13 @@ const CALLS: &str = "resilience.circuit_breaker.calls";
 const SLOW_CALLS: &str = "resilience.circuit_breaker.slow_calls";
 const STATE: &str = "resilience.circuit_breaker.state";
 const TRANSITIONS: &str = "resilience.circuit_breaker.transitions";
+const PROBES: &str = "resilience.circuit_breaker.probes";
+const FAILURE_RATE: &str = "resilience.circuit_breaker.failure_rate";
+const SLOW_CALL_RATE: &str = "resilience.circuit_breaker.slow_call_rate";
+
+/// The rate gauges are refreshed at every failure, slow call and state change, and at every
+/// this-many other recorded calls (reading the window takes its lock: not once per call).
+pub(crate) const RATES_EVERY: u32 = 64;
 
 /// Every state, in the order of the handle arrays.
 const STATES: [State; 5] = [
@@ -55,6 +63,12 @@ pub struct BreakerMetrics {
     state: [Gauge; 5],
     /// `transitions[from][to]`; the diagonal is never used (and never registered).
     transitions: [[Counter; 5]; 5],
+    /// Probes by outcome: success, failure, ignored.
+    probes: [Counter; 3],
+    failure_rate: Gauge,
+    slow_call_rate: Gauge,
+    /// Recorded calls that did not refresh the rates, to refresh them every [`RATES_EVERY`].
+    recorded: AtomicU32,
 }
 
 impl BreakerMetrics {
@@ -76,6 +90,15 @@ impl BreakerMetrics {
         describe_counter!(
             TRANSITIONS,
             "Circuit breaker state changes, by from and to state."
+        );
+        describe_counter!(PROBES, "Half-open probes, by outcome.");
+        describe_gauge!(
+            FAILURE_RATE,
+            "Failed calls in the breaker's window, in percent (-1 below minimum_calls)."
+        );
+        describe_gauge!(
+            SLOW_CALL_RATE,
+            "Slow calls in the breaker's window, in percent (-1 below minimum_calls)."
         );
         let name = name_label(name);
         let calls =
@@ -101,15 +124,30 @@ impl BreakerMetrics {
                     }
                 })
             }),
+            probes: ["success", "failure", "ignored"]
+                .map(|o| counter!(PROBES, "name" => name.clone(), "outcome" => o)),
+            failure_rate: gauge!(FAILURE_RATE, "name" => name.clone()),
+            slow_call_rate: gauge!(SLOW_CALL_RATE, "name" => name.clone()),
+            recorded: AtomicU32::new(0),
             name,
         };
         metrics.set_state(State::Closed);
+        metrics.failure_rate.set(-1.0);
+        metrics.slow_call_rate.set(-1.0);
         metrics
     }
 
     /// The `name` label of every series.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Reads the breaker's window (under its lock) into the rate gauges.
+    fn set_rates(&self, breaker: &CircuitBreaker) {
+        let snapshot = breaker.snapshot();
+        self.failure_rate.set(snapshot.failure_rate.unwrap_or(-1.0));
+        self.slow_call_rate
+            .set(snapshot.slow_call_rate.unwrap_or(-1.0));
     }
 
     fn set_state(&self, current: State) {
@@ -130,14 +168,27 @@ impl Listener for BreakerMetrics {
     fn on_event(&self, breaker: &CircuitBreaker, event: &Event) {
         match event {
             Event::Recorded(recorded) => {
-                match recorded.outcome {
-                    Outcome::Success => &self.success,
-                    Outcome::Failure => &self.failure,
-                    Outcome::Ignored => &self.ignored,
+                let i = match recorded.outcome {
+                    Outcome::Success => 0,
+                    Outcome::Failure => 1,
+                    Outcome::Ignored => 2,
+                };
+                [&self.success, &self.failure, &self.ignored][i].increment(1);
+                if recorded.probe {
+                    self.probes[i].increment(1);
                 }
-                .increment(1);
                 if recorded.slow {
                     self.slow.increment(1);
+                }
+                // Relaxed: only spaces the refreshes out.
+                if recorded.slow
+                    || recorded.outcome == Outcome::Failure
+                    || self
+                        .recorded
+                        .fetch_add(1, Ordering::Relaxed)
+                        .is_multiple_of(RATES_EVERY)
+                {
+                    self.set_rates(breaker);
                 }
             }
             Event::Rejected(_) => self.rejected.increment(1),
@@ -146,6 +197,7 @@ impl Listener for BreakerMetrics {
                 // The state now, not `change.to`: if two changes race, the later writer
                 // is more likely to write the latest state.
                 self.set_state(breaker.state());
+                self.set_rates(breaker);
             }
         }
     }

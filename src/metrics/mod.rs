@@ -32,9 +32,16 @@
 //! | `resilience.circuit_breaker.slow_calls` | counter | `name` | a recorded call took at least `slow_call_duration` (only measured when a rate condition keeps a window) |
 //! | `resilience.circuit_breaker.state` | gauge | `name`, `state` = `closed` \| `open` \| `half_open` \| `forced_open` \| `disabled` | one series per state: 1 for the current state, 0 for the others; set when the listener is made (closed) and on every state change |
 //! | `resilience.circuit_breaker.transitions` | counter | `name`, `from`, `to` (state names) | the breaker moves from one state to another |
-//! | `resilience.retry.retries` | counter | `name`, `attempt` = `"1"` … `"9"` \| `"10+"` | a failed attempt is retried; `attempt` is the attempt that failed (so `"1"` counts first retries) |
-//! | `resilience.retry.give_ups` | counter | `name`, `reason` (below) | a retryable failure ends the call without another attempt |
+//! | `resilience.circuit_breaker.probes` | counter | `name`, `outcome` = `success` \| `failure` \| `ignored` | a half-open probe's outcome is recorded (also counted in `calls`) |
+//! | `resilience.circuit_breaker.failure_rate` | gauge (percent) | `name` | failed calls in the window, `-1` below `minimum_calls` or without a rate condition; refreshed at every failure, slow call and state change and every 64th other call |
+//! | `resilience.circuit_breaker.slow_call_rate` | gauge (percent) | `name` | slow calls in the window, refreshed like `failure_rate` |
+//! | `resilience.retry.calls` | counter | `name`, `outcome` = `success` \| `not_retryable` \| `gave_up`, `retried` = `true` \| `false` | a call through the retry ends (`retried`: it made more than one attempt; a call dropped before its end is not counted) |
+//! | `resilience.retry.call_duration` | histogram (seconds) | `name`, `outcome` | a call ends: from its start to its answer, backoffs included |
+//! | `resilience.retry.attempt_duration` | histogram (seconds) | `name` | an attempt ends (cut by the attempt timeout or not) |
+//! | `resilience.retry.retries` | counter | `name`, `attempt` = `"1"` … `"9"` \| `"10+"`, `reason` = `error` \| `response` \| `timeout` | a failed attempt is retried; `attempt` is the attempt that failed (so `"1"` counts first retries); `reason`: an error, a response the classifier called a failure (an HTTP 503), the attempt timeout |
+//! | `resilience.retry.give_ups` | counter | `name`, `reason` (below) | a retryable failure ends the call without another attempt (`budget_exhausted`: the budget refused) |
 //! | `resilience.retry.delay` | histogram (seconds) | `name` | a retry waits (the backoff, or the server's `Retry-After`) |
+//! | `resilience.retry.budget.balance` | gauge | `name` | the retries the budget would allow now ([`RetryBudget::balance`](crate::RetryBudget::balance)); refreshed at every retry and give-up and every 64th ended call; 0 without a budget |
 //!
 //! The `reason` of a give-up is the [`GiveUpReason`] in snake case: `retries_used_up`,
 //! `deadline`, `budget_exhausted`, `no_timer`, `request_not_copied`, `not_idempotent`,
@@ -50,13 +57,19 @@
 //! | `resilience4j.circuitbreaker.not.permitted.calls` (`kind="not_permitted"`) | `resilience.circuit_breaker.calls{outcome="rejected"}` |
 //! | `resilience4j.circuitbreaker.state{state=...}` (1 / 0 per state) | `resilience.circuit_breaker.state{state=...}` (1 / 0 per state, same state names) |
 //! | `resilience4j.circuitbreaker.slow.calls` (a gauge of the window) | `resilience.circuit_breaker.slow_calls` (a counter of every slow call) |
-//! | `resilience4j.circuitbreaker.failure.rate`, `.slow.call.rate` | not exported: read [`CircuitBreaker::snapshot`](crate::circuit_breaker::CircuitBreaker::snapshot) |
+//! | `resilience4j.circuitbreaker.failure.rate`, `.slow.call.rate` (`-1` below the minimum) | `resilience.circuit_breaker.failure_rate`, `.slow_call_rate` (`-1` below the minimum; refreshed as said above, not at every call) |
 //! | (state transition events) | `resilience.circuit_breaker.transitions{from, to}` |
-//! | `resilience4j.retry.calls{kind="successful_with_retry" \| "failed_with_retry" \| ...}` | not exported (a retry listener is not told how a call ended, only of retries and give-ups); `resilience.retry.retries` and `resilience.retry.give_ups{reason}` instead |
+//! | `resilience4j.retry.calls{kind="successful_without_retry"}` | `resilience.retry.calls{outcome="success", retried="false"}` |
+//! | `resilience4j.retry.calls{kind="successful_with_retry"}` | `resilience.retry.calls{outcome="success", retried="true"}` |
+//! | `resilience4j.retry.calls{kind="failed_without_retry"}` | `resilience.retry.calls{outcome=~"not_retryable\|gave_up", retried="false"}` |
+//! | `resilience4j.retry.calls{kind="failed_with_retry"}` | `resilience.retry.calls{outcome=~"not_retryable\|gave_up", retried="true"}` |
+//! | (retry events) | `resilience.retry.retries{attempt, reason}`, `resilience.retry.give_ups{reason}` |
 //!
-//! Differences to keep in mind when porting a dashboard: resilience4j's `calls` is a timer
-//! (its `_count` series is the counter here; durations are not recorded), and its
-//! tag is `kind` where this one is `outcome`. Polly v8 puts every event in one counter,
+//! Differences to keep in mind when porting a dashboard: resilience4j's breaker `calls` is a
+//! timer (its `_count` series is the counter here; the breaker records no durations: the
+//! retry's `call_duration` and `attempt_duration` do), and its tag is `kind` where this one
+//! is `outcome`. OpenTelemetry's `http.request.resend_count` (the retries of one HTTP
+//! request) is, summed over requests, `resilience.retry.retries`. Polly v8 puts every event in one counter,
 //! `resilience.polly.strategy.events{event.name, pipeline.name, strategy.name}`; seawall
 //! keeps one metric per kind of event, with the layer's name as `name`.
 //!
@@ -67,7 +80,11 @@
 //! recorder installed they are no-ops. Recording is then an indexed handle call: no label is
 //! formatted and nothing is allocated per event. The breaker calls its listeners for every
 //! recorded outcome only when it has one, so adding [`BreakerMetrics`] costs one dynamic
-//! call per call even with a no-op recorder (see `benches/metrics.rs`).
+//! call per call even with a no-op recorder (see `benches/metrics.rs`). A retry with a
+//! listener times its calls: [`RetryMetrics`] adds two clock reads per call (its start and
+//! its end) and two events. Gauges that need a lock to read (the breaker's rates, the
+//! budget's balance) are refreshed when they move most (a failure, a retry) and every 64th
+//! call otherwise, never once per call.
 //!
 //! The state gauge is written by the thread that changed the state, after the change and
 //! outside the breaker's locks: two changes racing on two threads may be written out of
@@ -143,7 +160,7 @@ impl WithMetrics for crate::circuit_breaker::Builder {
 
 impl WithMetrics for crate::retry::Builder {
     fn with_metrics(self, name: &str) -> Self {
-        self.listener(RetryMetrics::new(name))
+        self.name(name).listener(RetryMetrics::new(name))
     }
 }
 

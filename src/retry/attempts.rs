@@ -18,12 +18,17 @@ use tower::timeout::error::Elapsed;
 use tower_service::Service;
 
 use super::attempt::{self, Decision, Schedule};
-use super::observe::{Event, GiveUpEvent, GiveUpReason, RetryEvent};
+use super::observe::{
+    AttemptEvent, CallOutcome, Event, FinishedEvent, GiveUpEvent, GiveUpReason, RetryEvent,
+    RetryReason,
+};
 use super::policy::{CloneRequest, LongRetryAfter, Policy};
 use crate::classify::{Classify, Outcome};
 use crate::error::BoxError;
 
 const NO_DEADLINE: u64 = u64::MAX;
+/// `started` of a call that is not timed (its policy has no listener).
+const NOT_TIMED: u64 = u64::MAX;
 
 // ===== what a call ends with =====
 
@@ -98,6 +103,9 @@ pub(crate) enum Ending {
 pub(crate) struct Finished<T, K> {
     pub(crate) last: Last<T, K>,
     pub(crate) ending: Ending,
+    /// For listeners: how the call ended, after how many attempts.
+    pub(crate) outcome: CallOutcome,
+    pub(crate) attempts: u32,
 }
 
 // ===== the state machine =====
@@ -126,6 +134,9 @@ pin_project! {
         deadline: u64,
         policy: P,
         retry: RetrySlot<T, K>,
+        // When the call started, in the policy clock's nanoseconds, if it is timed for the
+        // listeners; `NOT_TIMED` if not.
+        started: u64,
     }
 }
 
@@ -184,6 +195,8 @@ pin_project! {
         schedule: Option<Schedule>,
         // The attempt in flight or last made, from 1.
         attempt: u32,
+        // When the attempt in flight started (policy clock nanoseconds), if the call is timed.
+        attempt_started: u64,
         // The last attempt's result, while waiting for the backoff and readiness: it is the
         // answer if no further attempt can start.
         last: Option<Last<T, K>>,
@@ -208,6 +221,7 @@ impl<T, K> Retrying<T, K> {
         Box::pin(Retrying {
             schedule: None,
             attempt: 1,
+            attempt_started: NOT_TIMED,
             last: None,
             timer: Timer::Off,
             armed: Armed::Nothing,
@@ -273,6 +287,11 @@ where
         } else {
             NO_DEADLINE
         };
+        let started = if policy.observers.timed() {
+            policy.clock.now_nanos().min(NOT_TIMED - 1)
+        } else {
+            NOT_TIMED
+        };
         // A timed attempt needs its timer from the first poll: made then (see `poll_slow`).
         let retry = RetrySlot(policy.attempt_timeout.map(|_| Retrying::boxed()));
         let future = svc.call(first);
@@ -288,6 +307,7 @@ where
             deadline,
             policy,
             retry,
+            started,
         }
     }
 }
@@ -334,19 +354,74 @@ where
                         if let Some(budget) = &this.policy.budget {
                             budget.deposit();
                         }
-                        self.project().state.set(State::Done);
-                        return Poll::Ready(Finished {
+                        let finished = Finished {
                             last: Last::Response(response),
                             ending: Ending::AsIs,
-                        });
+                            outcome: CallOutcome::Success,
+                            attempts: 1,
+                        };
+                        if *this.started != NOT_TIMED {
+                            report_first_success(this.policy, *this.started, &finished);
+                        }
+                        self.project().state.set(State::Done);
+                        return Poll::Ready(finished);
                     }
                     (outcome, result) => Some((result, outcome)),
                 }
             }
             _ => None,
         };
-        self.poll_slow(cx, first)
+        let finished = ready!(self.as_mut().poll_slow(cx, first));
+        let this = self.project();
+        if *this.started != NOT_TIMED {
+            report_finished(this.policy, *this.started, &finished);
+        }
+        Poll::Ready(finished)
     }
+}
+
+/// The events of a call that succeeded at its first attempt: one clock read for both.
+#[cold]
+#[inline(never)]
+fn report_first_success<T, K>(policy: &Policy, started: u64, finished: &Finished<T, K>) {
+    let duration = Duration::from_nanos(policy.clock.now_nanos().saturating_sub(started));
+    policy.observers.emit(&Event::Attempt(AttemptEvent {
+        attempt: 1,
+        duration,
+        outcome: Outcome::Success,
+        timed_out: false,
+    }));
+    emit_finished(policy, duration, finished);
+}
+
+/// The [`Event::Finished`] of a timed call.
+#[cold]
+#[inline(never)]
+fn report_finished<T, K>(policy: &Policy, started: u64, finished: &Finished<T, K>) {
+    let duration = Duration::from_nanos(policy.clock.now_nanos().saturating_sub(started));
+    emit_finished(policy, duration, finished);
+}
+
+fn emit_finished<T, K>(policy: &Policy, duration: Duration, finished: &Finished<T, K>) {
+    policy.observers.emit(&Event::Finished(FinishedEvent {
+        attempts: finished.attempts,
+        outcome: finished.outcome,
+        duration,
+        budget: policy.budget.as_ref(),
+    }));
+}
+
+/// The [`Event::Attempt`] of a timed call's attempt that just ended.
+#[cold]
+#[inline(never)]
+fn report_attempt(policy: &Policy, attempt: u32, started: u64, outcome: Outcome, timed_out: bool) {
+    let duration = Duration::from_nanos(policy.clock.now_nanos().saturating_sub(started));
+    policy.observers.emit(&Event::Attempt(AttemptEvent {
+        attempt,
+        duration,
+        outcome,
+        timed_out,
+    }));
 }
 
 /// An attempt's result as the success path hands it on: with what the classifier said of it,
@@ -416,6 +491,14 @@ where
                         *r.as_mut().project().armed = Armed::Nothing;
                     }
                     let attempt = this.retry.attempt();
+                    if *this.started != NOT_TIMED {
+                        let started = match this.retry.0.as_ref() {
+                            Some(r) if r.attempt > 1 => r.attempt_started,
+                            _ => *this.started,
+                        };
+                        let timed_out = matches!(last, Last::TimedOut);
+                        report_attempt(policy, attempt, started, verdict.outcome, timed_out);
+                    }
                     let slot = &mut this.retry.0;
                     let deadline = Some(*this.deadline).filter(|d| *d != NO_DEADLINE);
                     let (kept, next, clone_request) =
@@ -456,11 +539,11 @@ where
                                 budget.deposit();
                             }
                             this.state.set(State::Done);
-                            return Poll::Ready(as_is(last));
+                            return Poll::Ready(as_is(last, CallOutcome::Success, attempt));
                         }
                         Decision::Final => {
                             this.state.set(State::Done);
-                            return Poll::Ready(as_is(last));
+                            return Poll::Ready(as_is(last, CallOutcome::NotRetryable, attempt));
                         }
                         Decision::GiveUp(reason) => {
                             this.state.set(State::Done);
@@ -508,7 +591,13 @@ where
                                     attempt,
                                     delay,
                                     retry_after,
+                                    reason: match last {
+                                        Last::Response(_) | Last::Released => RetryReason::Response,
+                                        Last::TimedOut => RetryReason::Timeout,
+                                        Last::Error(_) | Last::NotMade => RetryReason::Error,
+                                    },
                                     error: show::<_, _, K>(&last, &elapsed),
+                                    budget: policy.budget.as_ref(),
                                 }));
                             }
                             *rp.last = Some(match last {
@@ -582,6 +671,9 @@ where
                     };
                     let rp = r.as_mut().project();
                     *rp.attempt = next;
+                    if *this.started != NOT_TIMED {
+                        *rp.attempt_started = policy.clock.now_nanos();
+                    }
                     // The previous result is not the answer any more.
                     *rp.last = None;
                     *rp.armed = Armed::Nothing;
@@ -616,10 +708,12 @@ where
     }
 }
 
-fn as_is<T, K>(last: Last<T, K>) -> Finished<T, K> {
+fn as_is<T, K>(last: Last<T, K>, outcome: CallOutcome, attempts: u32) -> Finished<T, K> {
     Finished {
         last,
         ending: Ending::AsIs,
+        outcome,
+        attempts,
     }
 }
 
@@ -650,6 +744,7 @@ fn give_up<T, E, K: Keep<E>>(
             reason,
             response: matches!(last, Last::Response(_) | Last::Released),
             error: show::<_, _, K>(&last, &elapsed),
+            budget: policy.budget.as_ref(),
         }));
     }
     let ending = match reason {
@@ -658,5 +753,10 @@ fn give_up<T, E, K: Keep<E>>(
         GiveUpReason::RequestNotCopied => Ending::NotCopied,
         _ => Ending::AsIs,
     };
-    Finished { last, ending }
+    Finished {
+        last,
+        ending,
+        outcome: CallOutcome::GaveUp(reason),
+        attempts: attempt,
+    }
 }

@@ -164,7 +164,10 @@ pub use error::{
 };
 pub use future::ResponseFuture;
 pub use layer::RetryLayer;
-pub use observe::{Event, GiveUpEvent, GiveUpReason, RetryEvent, RetryListener};
+pub use observe::{
+    AttemptEvent, CallOutcome, Event, FinishedEvent, GiveUpEvent, GiveUpReason, RetryEvent,
+    RetryListener, RetryReason,
+};
 pub use policy::{
     Builder, ByClone, CloneRequest, DefaultRetryClassifier, Idempotent, KnowsIdempotency,
     LongRetryAfter, Retry,

@@ -1,7 +1,8 @@
 //! The retry's one observation seam: every retry and every give-up (retries used up, the
 //! deadline, a refusal by the budget, no timer, a request that cannot be copied or must not
 //! be sent twice, a `Retry-After` too long, an inner service no longer ready) is sent here
-//! as an [`Event`], from both the tower layer and the bare call. Listeners attach with
+//! as an [`Event`], from both the tower layer and the bare call; so are, when a listener is
+//! registered, the end of every attempt and of every call, with their durations. Listeners attach with
 //! [`Builder::listener`](super::Builder::listener); [`Builder::on_retry`](super::Builder::on_retry)
 //! is sugar for a listener of [`Event::Retry`]; `tracing` events (feature `tracing`) are
 //! emitted here too, never inline in the state machine.
@@ -31,6 +32,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::budget::RetryBudget;
+use crate::classify::Outcome;
+
 /// Something a retry did, or decided not to do.
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
@@ -40,6 +44,36 @@ pub enum Event<'a> {
     /// A retryable failure will not be retried: the call ends with it (with
     /// [`GiveUpReason::NotReady`], with the inner service's `poll_ready` error instead).
     GiveUp(GiveUpEvent<'a>),
+    /// An attempt ended (sent only to listeners, never traced: timing attempts reads the
+    /// clock, which a policy does only when it has a listener).
+    Attempt(AttemptEvent),
+    /// A call ended with an answer (sent only to listeners, like [`Event::Attempt`]). A call
+    /// whose future is dropped before it ends sends none.
+    Finished(FinishedEvent<'a>),
+}
+
+/// Why a failed attempt is retried ([`RetryEvent::reason`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RetryReason {
+    /// The attempt failed with an error the classifier called retryable.
+    Error,
+    /// The attempt returned a response the classifier called a failure (an HTTP 503, a
+    /// gRPC `UNAVAILABLE`).
+    Response,
+    /// The attempt ran past the policy's [`attempt_timeout`](super::Builder::attempt_timeout).
+    Timeout,
+}
+
+impl RetryReason {
+    /// The reason in snake case, as in metric labels: `error`, `response`, `timeout`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RetryReason::Error => "error",
+            RetryReason::Response => "response",
+            RetryReason::Timeout => "timeout",
+        }
+    }
 }
 
 /// A retry, just before it waits.
@@ -52,6 +86,12 @@ pub struct RetryEvent<'a> {
     pub delay: Duration,
     /// Whether `delay` came from the classifier's [`retry_after`](crate::Classify::retry_after).
     pub retry_after: bool,
+    /// What failed: an error, a response, or the attempt's time.
+    pub reason: RetryReason,
+    /// The budget the retry drew from, if the policy has one: read its
+    /// [`balance`](RetryBudget::balance) here if you export it (reading it costs about
+    /// what the withdrawal did; nothing is read unless you ask).
+    pub budget: Option<&'a RetryBudget>,
     /// The failed attempt's error; `None` when a response was classified as retryable (and,
     /// through the bare [`Retry::call`](super::Retry::call), when the closure's error type is
     /// not a [`BoxError`](crate::BoxError): a generic error cannot be shown as `dyn Error`).
@@ -74,6 +114,67 @@ pub struct GiveUpEvent<'a> {
     /// [`GiveUpReason::NotReady`], the `poll_ready` error the call ends with); `None` for a
     /// response, and under the same condition as [`RetryEvent::error`].
     pub error: Option<&'a (dyn Error + 'static)>,
+    /// The budget of the policy, if it has one (see [`RetryEvent::budget`]).
+    pub budget: Option<&'a RetryBudget>,
+}
+
+/// An attempt that ended ([`Event::Attempt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AttemptEvent {
+    /// The attempt, from 1.
+    pub attempt: u32,
+    /// From the attempt's start (the call's, for the first; the end of the backoff and of
+    /// the wait for readiness, for a retry) to its answer, on the policy's clock.
+    pub duration: Duration,
+    /// What the attempt's answer was: the classifier's word, [`Outcome::Ignored`] for one of
+    /// seawall's own refusals (not retried), [`Outcome::Failure`] for a timed-out attempt.
+    pub outcome: Outcome,
+    /// The attempt ran past the policy's [`attempt_timeout`](super::Builder::attempt_timeout)
+    /// and was cut.
+    pub timed_out: bool,
+}
+
+/// How a call through the retry ended ([`FinishedEvent::outcome`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CallOutcome {
+    /// The last attempt was a success.
+    Success,
+    /// The last attempt's answer was not retryable: the classifier ignored it, or it was one
+    /// of seawall's own refusals (see [`Builder::retry_refusals`](super::Builder::retry_refusals)).
+    NotRetryable,
+    /// The last attempt was a retryable failure, and the call ended with it (a
+    /// [`GiveUp`](Event::GiveUp) event said why, just before).
+    GaveUp(GiveUpReason),
+}
+
+impl CallOutcome {
+    /// The outcome in snake case, as in metric labels: `success`, `not_retryable`,
+    /// `gave_up`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::Success => "success",
+            CallOutcome::NotRetryable => "not_retryable",
+            CallOutcome::GaveUp(_) => "gave_up",
+        }
+    }
+}
+
+/// A call that ended ([`Event::Finished`]).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct FinishedEvent<'a> {
+    /// The attempts made, from 1 (0: none could be made; `attempts > 1`: the call was
+    /// retried).
+    pub attempts: u32,
+    /// How it ended.
+    pub outcome: CallOutcome,
+    /// From the call (the layer's `call`, the bare [`Retry::call`](super::Retry::call)) to
+    /// its answer, backoffs included, on the policy's clock.
+    pub duration: Duration,
+    /// The budget of the policy, if it has one (see [`RetryEvent::budget`]).
+    pub budget: Option<&'a RetryBudget>,
 }
 
 /// Why a retryable failure is not retried.
@@ -138,15 +239,24 @@ where
     }
 }
 
-/// A policy's listeners, and the one place events go out.
+/// A policy's listeners and name, and the one place events go out.
 #[derive(Clone, Default)]
 pub(crate) struct Observers {
     listeners: Vec<Arc<dyn RetryListener>>,
+    name: Option<Arc<str>>,
 }
 
 impl Observers {
     pub(crate) fn push(&mut self, listener: Arc<dyn RetryListener>) {
         self.listeners.push(listener);
+    }
+
+    pub(crate) fn set_name(&mut self, name: Arc<str>) {
+        self.name = Some(name);
+    }
+
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// Whether anyone listens: events (and the boxing of errors they show) are skipped if not.
@@ -155,23 +265,36 @@ impl Observers {
         !self.listeners.is_empty() || cfg!(feature = "tracing")
     }
 
+    /// Whether attempts and calls are timed and reported: only for listeners (it costs a
+    /// clock read at the start and the end of every attempt).
+    #[inline]
+    pub(crate) fn timed(&self) -> bool {
+        !self.listeners.is_empty()
+    }
+
     pub(crate) fn emit(&self, event: &Event<'_>) {
+        #[cfg(feature = "tracing")]
+        let name = self.name.as_deref().unwrap_or("");
         #[cfg(feature = "tracing")]
         match event {
             Event::Retry(e) => tracing::debug!(
+                retry = name,
                 attempt = e.attempt,
                 delay_ms = u64::try_from(e.delay.as_millis()).unwrap_or(u64::MAX),
                 retry_after = e.retry_after,
+                reason = e.reason.as_str(),
                 error = e.error.map(tracing::field::display),
                 "retrying"
             ),
             Event::GiveUp(e) => tracing::debug!(
+                retry = name,
                 attempt = e.attempt,
                 reason = %e.reason,
                 response = e.response,
                 error = e.error.map(tracing::field::display),
                 "not retrying"
             ),
+            Event::Attempt(_) | Event::Finished(_) => {}
         }
         for listener in &self.listeners {
             listener.on_event(event);
@@ -181,6 +304,6 @@ impl Observers {
 
 impl fmt::Debug for Observers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} listeners", self.listeners.len())
+        write!(f, "{:?}, {} listeners", self.name, self.listeners.len())
     }
 }

@@ -236,6 +236,11 @@ impl Retry {
         self.policy.attempt_timeout
     }
 
+    /// The policy's name, if it was given one ([`Builder::name`]).
+    pub fn name(&self) -> Option<&str> {
+        self.policy.observers.name()
+    }
+
     /// What a `Retry-After` longer than allowed does.
     pub fn long_retry_after(&self) -> LongRetryAfter {
         self.policy.long_retry_after
@@ -348,6 +353,7 @@ impl fmt::Debug for Retry {
             .field("budget", &s.budget)
             .field("deadline", &s.deadline)
             .field("attempt_timeout", &s.attempt_timeout)
+            .field("observers", &s.observers)
             .finish_non_exhaustive()
     }
 }
@@ -415,6 +421,7 @@ enum BudgetSetting {
 /// | [`deadline`](Self::deadline) | none |
 /// | [`attempt_timeout`](Self::attempt_timeout) | none |
 /// | [`on_retry`](Self::on_retry) / [`listener`](Self::listener) | none |
+/// | [`name`](Self::name) | none |
 /// | [`retry_refusals`](Self::retry_refusals) | `false`: an open circuit or an inner budget's refusal is not retried |
 /// | [`long_retry_after`](Self::long_retry_after) | [`LongRetryAfter::GiveUp`]: a `Retry-After` over `max_delay` or past the deadline ends the call |
 /// | [`seed`](Self::seed) | from the OS |
@@ -520,11 +527,22 @@ impl Builder {
         })
     }
 
-    /// Adds a listener of every [`Event`]: each retry, and each retryable failure that is
-    /// not retried and why (see [`GiveUpReason`](super::GiveUpReason)).
-    /// Runs on the calling task: keep it short.
+    /// Adds a listener of every [`Event`]: each retry, each retryable failure that is not
+    /// retried and why (see [`GiveUpReason`](super::GiveUpReason)), and the end of each
+    /// attempt and each call with its duration. Runs on the calling task: keep it short.
+    ///
+    /// With a listener, every call reads the policy's clock when it starts and when each
+    /// attempt ends (to time them); without one, the success path reads no clock.
     pub fn listener(mut self, listener: impl RetryListener) -> Self {
         self.observers.push(Arc::new(listener));
+        self
+    }
+
+    /// Names the policy: the name appears in its `tracing` events and spans (feature
+    /// `tracing`), and [`with_metrics`](crate::metrics::WithMetrics::with_metrics) sets it
+    /// to the metrics' `name` label. Default: none.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.observers.set_name(name.into());
         self
     }
 

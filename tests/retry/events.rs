@@ -141,3 +141,123 @@ async fn on_retry_is_sugar_over_the_listener() {
     assert_eq!(retries.load(Ordering::Relaxed), 2);
     assert_eq!(seen.lock().unwrap().len(), 3, "two retries and a give-up");
 }
+
+/// Every event, as a line, from both paths (`Attempt` and `Finished` included).
+fn all_events() -> (
+    Arc<Mutex<Vec<String>>>,
+    impl Fn(&Event<'_>) + Send + Sync + 'static,
+) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let listener = move |event: &Event<'_>| {
+        let line = match event {
+            Event::Retry(r) => format!("retry {} {:?} {:?}", r.attempt, r.reason, r.delay),
+            Event::GiveUp(g) => format!("give_up {} {:?}", g.attempt, g.reason),
+            Event::Attempt(a) => format!(
+                "attempt {} {:?} {:?} timed_out={}",
+                a.attempt, a.outcome, a.duration, a.timed_out
+            ),
+            Event::Finished(f) => format!(
+                "finished {} {:?} {:?} budget={}",
+                f.attempts,
+                f.outcome,
+                f.duration,
+                f.budget.is_some()
+            ),
+            _ => "unknown".into(),
+        };
+        s.lock().unwrap().push(line);
+    };
+    (seen, listener)
+}
+
+#[tokio::test(start_paused = true)]
+async fn attempts_and_calls_end_with_the_same_events_from_the_layer_and_the_bare_call() {
+    let (seen, listener) = all_events();
+    let retry = Retry::builder()
+        .max_retries(2)
+        .no_budget()
+        .backoff(Backoff::constant(ms(10)).jitter(Jitter::None))
+        .listener(listener)
+        .build()
+        .unwrap();
+    // Each attempt takes 5 ms; the first two fail.
+    let answers = Arc::new(AtomicU32::new(0));
+    let a = answers.clone();
+    let attempt = move || {
+        let n = a.fetch_add(1, Ordering::Relaxed);
+        async move {
+            tokio::time::sleep(ms(5)).await;
+            if n % 3 < 2 {
+                Err::<u32, BoxError>("flaky".into())
+            } else {
+                Ok(n)
+            }
+        }
+    };
+    let bare = {
+        let attempt = attempt.clone();
+        retry.call(attempt).await.unwrap()
+    };
+    assert_eq!(bare, 2);
+    let bare_events = std::mem::take(&mut *seen.lock().unwrap());
+    let mut svc = ServiceBuilder::new()
+        .layer(retry.layer())
+        .service(service_fn(move |()| attempt()));
+    assert_eq!(svc.ready().await.unwrap().call(()).await.unwrap(), 5);
+    let layer_events = std::mem::take(&mut *seen.lock().unwrap());
+    let expected = [
+        "attempt 1 Failure 5ms timed_out=false",
+        "retry 1 Error 10ms",
+        "attempt 2 Failure 5ms timed_out=false",
+        "retry 2 Error 10ms",
+        "attempt 3 Success 5ms timed_out=false",
+        "finished 3 Success 35ms budget=false",
+    ];
+    assert_eq!(bare_events, expected);
+    assert_eq!(layer_events, expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_response_retry_has_its_reason_and_a_dropped_call_never_finishes() {
+    let (seen, listener) = all_events();
+    let retry = Retry::builder()
+        .max_retries(1)
+        .backoff(Backoff::constant(ms(10)).jitter(Jitter::None))
+        .listener(listener)
+        .build()
+        .unwrap();
+    let mut svc = ServiceBuilder::new()
+        .layer(
+            retry
+                .layer()
+                .classifier(|r: &Result<u16, BoxError>| match r {
+                    Ok(503) | Err(_) => Outcome::Failure,
+                    Ok(_) => Outcome::Success,
+                }),
+        )
+        .service(service_fn(|()| async { Ok::<u16, BoxError>(503) }));
+    assert_eq!(svc.ready().await.unwrap().call(()).await.unwrap(), 503);
+    assert_eq!(
+        std::mem::take(&mut *seen.lock().unwrap()),
+        [
+            "attempt 1 Failure 0ns timed_out=false",
+            "retry 1 Response 10ms",
+            "attempt 2 Failure 0ns timed_out=false",
+            "give_up 2 RetriesUsedUp",
+            "finished 2 GaveUp(RetriesUsedUp) 10ms budget=true",
+        ]
+    );
+    // Dropped while waiting for its backoff: its first attempt ended, the call did not.
+    let call = svc.ready().await.unwrap().call(());
+    let mut call = Box::pin(call);
+    assert!(futures::poll!(call.as_mut()).is_pending());
+    drop(call);
+    assert_eq!(
+        std::mem::take(&mut *seen.lock().unwrap()),
+        [
+            "attempt 1 Failure 0ns timed_out=false",
+            "retry 1 Response 10ms"
+        ]
+    );
+}

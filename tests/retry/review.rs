@@ -142,6 +142,8 @@ async fn a_retry_ended_by_a_poll_ready_error_is_reported_as_a_give_up() {
             e.lock().unwrap().push(match ev {
                 Event::Retry(_) => "retry".to_string(),
                 Event::GiveUp(g) => format!("give_up:{:?}", g.reason),
+                Event::Attempt(a) => format!("attempt:{}", a.attempt),
+                Event::Finished(f) => format!("finished:{:?}", f.outcome),
                 _ => "other".into(),
             })
         })
@@ -174,7 +176,15 @@ async fn a_retry_ended_by_a_poll_ready_error_is_reported_as_a_give_up() {
     let r = svc.ready().await.unwrap().call(()).await;
     assert_eq!(r.unwrap_err().to_string(), "gone");
     let events = events.lock().unwrap().clone();
-    assert_eq!(events, ["retry", "give_up:NotReady"]);
+    assert_eq!(
+        events,
+        [
+            "attempt:1",
+            "retry",
+            "give_up:NotReady",
+            "finished:GaveUp(NotReady)"
+        ]
+    );
 }
 
 // ----- attacks that held -----
