@@ -19,8 +19,8 @@ use tower_service::Service;
 
 use super::attempt::{self, Decision, Schedule};
 use super::observe::{
-    AttemptEvent, CallOutcome, Event, FinishedEvent, GiveUpEvent, GiveUpReason, RetryEvent,
-    RetryReason,
+    AttemptEvent, CallOutcome, CallSpan, Event, FinishedEvent, GiveUpEvent, GiveUpReason,
+    RetryEvent, RetryReason,
 };
 use super::policy::{CloneRequest, LongRetryAfter, Policy};
 use crate::classify::{Classify, Outcome};
@@ -137,6 +137,7 @@ pin_project! {
         // When the call started, in the policy clock's nanoseconds, if it is timed for the
         // listeners; `NOT_TIMED` if not.
         started: u64,
+        span: CallSpan,
     }
 }
 
@@ -294,7 +295,8 @@ where
         };
         // A timed attempt needs its timer from the first poll: made then (see `poll_slow`).
         let retry = RetrySlot(policy.attempt_timeout.map(|_| Retrying::boxed()));
-        let future = svc.call(first);
+        let span = CallSpan::new(&policy.observers);
+        let future = span.in_scope(|| svc.call(first));
         Attempts {
             state: State::Called { future },
             svc,
@@ -308,6 +310,7 @@ where
             policy,
             retry,
             started,
+            span,
         }
     }
 }
@@ -335,7 +338,24 @@ where
     type Output = Finished<S::Response, K>;
 
     #[inline]
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let span = self.span.entered_by_poll();
+        span.in_scope(|| self.poll_in_span(cx))
+    }
+}
+
+impl<P, S, Req, C, R, K, F, T> Attempts<P, S, Req, C, R, K, F, T>
+where
+    P: Deref<Target = Policy>,
+    S: Service<Req, Future = F, Response = T>,
+    F: Future<Output = Result<T, S::Error>>,
+    S::Error: 'static,
+    C: Classify<S::Response, S::Error>,
+    R: CloneRequest<Req>,
+    K: Keep<S::Error>,
+{
+    #[inline]
+    fn poll_in_span(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Finished<T, K>> {
         // The success path, inlined: a first attempt without a timer whose response the
         // classifier calls a success: deposit it and return. Errors take the slow path (a
         // refusal is judged before any classifier).
@@ -363,6 +383,7 @@ where
                         if *this.started != NOT_TIMED {
                             report_first_success(this.policy, *this.started, &finished);
                         }
+                        this.span.finished(1);
                         self.project().state.set(State::Done);
                         return Poll::Ready(finished);
                     }
@@ -376,6 +397,7 @@ where
         if *this.started != NOT_TIMED {
             report_finished(this.policy, *this.started, &finished);
         }
+        this.span.finished(finished.attempts);
         Poll::Ready(finished)
     }
 }

@@ -21,7 +21,16 @@
 //! sent to the policy's listeners ([`Builder::listener`], [`Builder::on_retry`]) and to
 //! `tracing` (feature `tracing`): a response classified as a failure that was not retried
 //! (say, a 503 the budget refused to retry) is still returned as `Ok`, and its
-//! [`GiveUpEvent`] is the sign of it.
+//! [`GiveUpEvent`] is the sign of it. Listeners are also told of the end of every attempt
+//! and every call ([`Event::Attempt`], [`Event::Finished`]), with their durations: what
+//! [`RetryMetrics`](crate::metrics) (feature `metrics`) exports.
+//!
+//! With `tracing`, every call runs in a span, `retry` at `DEBUG`, with the policy's
+//! [`name`](Builder::name) and, once it ends, the `attempts` it made: the retry's events
+//! (`retrying` and `not retrying` at `DEBUG`) and those of the layers inside it (a breaker's
+//! rejection) are grouped per call. To put a whole stack's call in a span of your own,
+//! compose tower's `ServiceExt::map_future` with `tracing::Instrument` (see
+//! [the stack's docs](crate::stack#tracing-a-whole-stack)).
 //!
 //! [`Backoff`] and [`RetryBudget`] know nothing of tower and are usable alone. The policy
 //! retries any async call with [`Retry::call`], or a tower service with [`RetryLayer`]; both

@@ -302,6 +302,58 @@ impl Observers {
     }
 }
 
+/// The `tracing` span of one call through a retry (feature `tracing`): `retry` at `DEBUG`,
+/// with the policy's name and, once it ends, the attempts it made. Every poll of the call
+/// runs in it, so the retry's events (and those of the layers inside it: a breaker's
+/// rejection, say) are grouped per call. Without the feature it is nothing at all.
+pub(crate) struct CallSpan {
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
+}
+
+impl CallSpan {
+    #[inline]
+    pub(crate) fn new(observers: &Observers) -> Self {
+        #[cfg(not(feature = "tracing"))]
+        let _ = observers;
+        CallSpan {
+            #[cfg(feature = "tracing")]
+            span: tracing::debug_span!(
+                "retry",
+                retry = observers.name().unwrap_or(""),
+                attempts = tracing::field::Empty
+            ),
+        }
+    }
+
+    /// A handle on the span for one poll, to enter while the call is polled mutably (with
+    /// `tracing`, a clone of the span: a reference count, none when the span is disabled).
+    #[inline]
+    pub(crate) fn entered_by_poll(&self) -> CallSpan {
+        CallSpan {
+            #[cfg(feature = "tracing")]
+            span: self.span.clone(),
+        }
+    }
+
+    /// Runs `f` in the span.
+    #[inline]
+    pub(crate) fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        #[cfg(feature = "tracing")]
+        let _entered = self.span.enter();
+        f()
+    }
+
+    /// Records the attempts the call made, when it ends.
+    #[inline]
+    pub(crate) fn finished(&self, attempts: u32) {
+        #[cfg(feature = "tracing")]
+        self.span.record("attempts", attempts);
+        #[cfg(not(feature = "tracing"))]
+        let _ = attempts;
+    }
+}
+
 impl fmt::Debug for Observers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}, {} listeners", self.name, self.listeners.len())

@@ -102,6 +102,35 @@
 //! not compared with the attempt timeout: in this order the attempt timeout sits inside the
 //! bulkhead and bounds how long a slot is held, not the wait for one.
 //!
+//! # Tracing a whole stack
+//!
+//! With the `tracing` feature, each layer emits its own events (a breaker's state changes at
+//! `INFO`, rejections at `DEBUG`) and a retry runs each call in a `retry` span. For one span
+//! per call around the whole stack, no seawall layer is needed: tower's
+//! `ServiceExt::map_future` instruments each call's future, and everything the stack does
+//! for that call happens in the span.
+//!
+//! ```
+//! # #[cfg(feature = "tracing")]
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! use seawall::retry::Retry;
+//! use seawall::stack::Stack;
+//! use seawall::BoxError;
+//! use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+//! use tracing::Instrument;
+//!
+//! let stack = Stack::builder().retry(Retry::default()).build().expect("a valid stack");
+//! let mut svc = ServiceBuilder::new()
+//!     .layer(stack)
+//!     .service(service_fn(|n: u32| async move { Ok::<_, BoxError>(n) }))
+//!     .map_future(|call| call.instrument(tracing::info_span!("payments")));
+//! assert_eq!(svc.ready().await.unwrap().call(7).await.unwrap(), 7);
+//! # }
+//! # #[cfg(not(feature = "tracing"))]
+//! # fn main() {}
+//! ```
+//!
 //! # Hand-made orders
 //!
 //! The builder is the checked path. A stack assembled by hand with `ServiceBuilder` can be
