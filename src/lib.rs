@@ -122,6 +122,8 @@ pub mod metrics;
 #[cfg(feature = "rate-limit")]
 pub mod rate_limit;
 pub mod retry;
+#[cfg(feature = "serde")]
+mod serialize;
 pub mod stack;
 mod sync;
 

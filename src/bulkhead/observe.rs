@@ -90,7 +90,10 @@ impl Bulkhead {
 ///
 /// The fields are read one after the other, not at one instant: under traffic they may
 /// disagree by a call or two.
+///
+/// With the `serde` feature it serialises with these field names, for a health endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Snapshot {
     /// How many calls may run at once.
     pub max_concurrent: usize,

@@ -204,7 +204,12 @@ pub(super) fn resume(panic: Option<Panic>) {
 // ===== snapshots =====
 
 /// A point-in-time view of a breaker, for metrics and health endpoints.
+///
+/// With the `serde` feature it serialises with these field names, the state as its name
+/// (`"half_open"`), an absent rate as `null` and `retry_in` in seconds (a float), e.g.
+/// `{"state":"open",...,"failure_rate":null,...,"retry_in":12.5}`.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Snapshot {
     /// The current state (an open breaker whose wait is over stays `Open` until the next call).
     pub state: State,
@@ -225,6 +230,7 @@ pub struct Snapshot {
     /// Successful probes so far (half-open state).
     pub probe_successes: u32,
     /// Time until the next probe is admitted (open state).
+    #[cfg_attr(feature = "serde", serde(serialize_with = "crate::serialize::seconds"))]
     pub retry_in: Option<Duration>,
 }
 

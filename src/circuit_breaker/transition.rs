@@ -18,8 +18,11 @@ use super::word::{enter, Stale, Word};
 use crate::clock::duration_to_nanos;
 use crate::sync::Ordering;
 
-/// The state of a circuit breaker.
+/// The state of a circuit breaker. With the `serde` feature it serialises as its
+/// [`as_str`](Self::as_str) name (`"half_open"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum State {
     /// Every call is admitted and its outcome recorded.
     Closed,
@@ -77,6 +80,7 @@ impl fmt::Display for State {
 
 /// A state change, as given to listeners ([`Event::StateChange`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct StateChange {
     /// The state left.
     pub from: State,
