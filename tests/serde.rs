@@ -41,8 +41,14 @@ fn a_breaker_snapshot_serialises_with_its_state_name_and_seconds() {
             "retry_in": 12.5,
         })
     );
-    assert_eq!(serde_json::to_value(State::HalfOpen).unwrap(), json!("half_open"));
-    assert_eq!(serde_json::to_value(State::ForcedOpen).unwrap(), json!("forced_open"));
+    assert_eq!(
+        serde_json::to_value(State::HalfOpen).unwrap(),
+        json!("half_open")
+    );
+    assert_eq!(
+        serde_json::to_value(State::ForcedOpen).unwrap(),
+        json!("forced_open")
+    );
 }
 
 #[test]
