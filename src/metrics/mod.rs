@@ -91,6 +91,31 @@
 //! order. The listener reads the breaker's state when it writes, which makes that rare; a
 //! dashboard that needs certainty can read [`snapshot`](crate::circuit_breaker::CircuitBreaker::snapshot).
 //!
+//! # OpenTelemetry
+//!
+//! No second set of listeners: the `metrics` facade already bridges to OpenTelemetry.
+//! Install the [`metrics-exporter-opentelemetry`](https://docs.rs/metrics-exporter-opentelemetry)
+//! recorder and every instrument above becomes an OpenTelemetry instrument of the same name,
+//! its labels as attributes (counters as `u64` sums, gauges as `f64` gauges, histograms as
+//! `f64` histograms), exported by whatever reader and exporter the `SdkMeterProvider` has
+//! (OTLP, Prometheus). The bridge registers each OpenTelemetry instrument once, when
+//! seawall registers its handle, so recording stays a handle call. `tests/otel.rs` reads
+//! them back through the SDK's in-memory exporter.
+//!
+//! ```
+//! use metrics_exporter_opentelemetry::Recorder;
+//! use seawall::circuit_breaker::CircuitBreaker;
+//! use seawall::metrics::WithMetrics;
+//!
+//! // `install()` makes it the global recorder; `build()` returns it for a scope.
+//! let (provider, recorder) = Recorder::builder("my-service").build();
+//! let breaker = metrics::with_local_recorder(&recorder, || {
+//!     CircuitBreaker::builder().with_metrics("payments").build().unwrap()
+//! });
+//! # drop(breaker);
+//! provider.shutdown().unwrap();
+//! ```
+//!
 //! # Testing with a debugging recorder
 //!
 //! ```
