@@ -128,6 +128,26 @@ impl<T, E> Classify<T, E> for DefaultClassifier {
     }
 }
 
+/// What a layer counting outcomes (the circuit breaker) records for `result`: one of
+/// seawall's own refusals ([`ErrorKind::is_refusal`](crate::ErrorKind::is_refusal): a full
+/// bulkhead, a rate limit, an inner breaker's open circuit, an exhausted budget) is
+/// [`Outcome::Ignored`] whatever the classifier says, since the dependency was not asked;
+/// anything else is the classifier's word. Only an error is looked at (a success costs
+/// nothing more).
+#[inline]
+pub(crate) fn outcome_of<C, T, E>(classifier: &C, result: &Result<T, E>) -> Outcome
+where
+    C: Classify<T, E> + ?Sized,
+    E: 'static,
+{
+    if let Err(e) = result {
+        if crate::error::ErrorKind::of_any(e).is_refusal() {
+            return Outcome::Ignored;
+        }
+    }
+    classifier.classify(result)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -167,7 +167,7 @@ impl CircuitBreaker {
     {
         let permit = self.try_acquire().map_err(CallError::rejected)?;
         let result = f().await;
-        permit.record(classifier.classify(&result));
+        permit.record(crate::classify::outcome_of(classifier, &result));
         result.map_err(CallError::inner)
     }
 

@@ -51,7 +51,7 @@ impl<F, C> ResponseFuture<F, C> {
 impl<F, C, T, E> Future for ResponseFuture<F, C>
 where
     F: Future<Output = Result<T, E>>,
-    E: Into<BoxError>,
+    E: Into<BoxError> + 'static,
     C: Classify<T, E>,
 {
     type Output = Result<T, BoxError>;
@@ -63,8 +63,9 @@ where
             KindProj::Called { future } => {
                 let result = ready!(future.poll(cx));
                 if let Some(permit) = this.permit.take() {
-                    // The classifier sees the inner service's concrete types, before boxing.
-                    permit.record(this.classifier.classify(&result));
+                    // The classifier sees the inner service's concrete types, before boxing;
+                    // a refusal from a layer inside (a full bulkhead) is not a failure.
+                    permit.record(crate::classify::outcome_of(this.classifier, &result));
                 }
                 Poll::Ready(result.map_err(Into::into))
             }

@@ -17,6 +17,12 @@
 //! middleware with [`CircuitBreakerLayer`]. Clones of a breaker, of the layer and of the
 //! services it builds all share one circuit.
 //!
+//! What counts as a failure is the classifier's word (by default, every error), with one
+//! exception taken before any classifier is asked: seawall's own refusals from layers inside
+//! the breaker ([`ErrorKind::is_refusal`](crate::ErrorKind::is_refusal): a full bulkhead, a
+//! rate limit, an inner breaker's open circuit) are recorded as ignored, since the dependency
+//! was not asked.
+//!
 //! # Example
 //!
 //! ```

@@ -13,7 +13,7 @@ use tower_service::Service;
 
 use super::classify::{grpc_status, Code, GrpcBreakerClassifier};
 use crate::circuit_breaker::{CircuitBreaker, Permit};
-use crate::classify::{Classify, Outcome};
+use crate::classify::Outcome;
 use crate::error::BoxError;
 
 /// A circuit breaker for gRPC calls that records each call's status wherever it arrives: in
@@ -186,7 +186,7 @@ where
                     }
                     Ok(response) if status_in_trailers(response) => Some(permit),
                     _ => {
-                        permit.record(classifier.classify(&result));
+                        permit.record(crate::classify::outcome_of(&classifier, &result));
                         None
                     }
                 };

@@ -114,3 +114,61 @@ async fn layer_classifier_sees_the_inner_concrete_error_type() {
         vec![io::ErrorKind::NotFound, io::ErrorKind::Other]
     );
 }
+
+/// A refusal by a layer inside the breaker (a full bulkhead, a rate limit, an inner breaker's
+/// open circuit) never asked the dependency: the breaker records it as ignored, whatever its
+/// classifier says, through the layer and the bare call alike. (Found by the metrics example:
+/// a full bulkhead inside the breaker opened it.)
+#[tokio::test(start_paused = true)]
+async fn refusals_from_layers_inside_are_ignored_not_failures() {
+    use seawall::bulkhead::Bulkhead;
+    use seawall::circuit_breaker::State;
+    use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+
+    let breaker = CircuitBreaker::builder()
+        .failure_threshold(2)
+        .build()
+        .unwrap();
+    let bulkhead = Bulkhead::builder().max_concurrent(1).build().unwrap();
+    let held = bulkhead.try_acquire().unwrap(); // the one slot is busy
+    let mut svc = ServiceBuilder::new()
+        .layer(breaker.layer())
+        .layer(bulkhead.layer())
+        .service(service_fn(|()| async { Ok::<_, BoxError>(()) }));
+    for _ in 0..5 {
+        let e = svc.ready().await.unwrap().call(()).await.unwrap_err();
+        assert_eq!(seawall::ErrorKind::of(&*e), seawall::ErrorKind::BulkheadFull);
+    }
+    assert_eq!(breaker.state(), State::Closed);
+    // A classifier that calls every error a failure is not asked about a refusal either.
+    let mut strict = ServiceBuilder::new()
+        .layer(breaker.layer().classifier(|r: &Result<(), BoxError>| match r {
+            Ok(_) => Outcome::Success,
+            Err(_) => Outcome::Failure,
+        }))
+        .layer(bulkhead.layer())
+        .service(service_fn(|()| async { Ok::<_, BoxError>(()) }));
+    for _ in 0..5 {
+        strict.ready().await.unwrap().call(()).await.unwrap_err();
+    }
+    assert_eq!(breaker.state(), State::Closed);
+    // The bare call: an inner breaker's open circuit is a refusal too.
+    let inner = CircuitBreaker::builder().build().unwrap();
+    inner.force_open();
+    for _ in 0..5 {
+        let r = breaker
+            .call(|| async { inner.call(|| async { Ok::<(), BoxError>(()) }).await })
+            .await;
+        assert!(r.is_err());
+    }
+    assert_eq!(breaker.state(), State::Closed);
+    // A real failure still counts.
+    drop(held);
+    for _ in 0..2 {
+        breaker
+            .call(|| async { Err::<(), BoxError>("down".into()) })
+            .await
+            .unwrap_err();
+    }
+    assert_eq!(breaker.state(), State::Open);
+}
