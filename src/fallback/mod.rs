@@ -7,8 +7,9 @@
 //! no answer (see [`Fallback`] for the table). The answer comes from a fallback service,
 //! which gets the original request and the error and returns the same `Response` type; its
 //! own error becomes the call's error. [`FallbackLayer`] puts it on a tower service,
-//! [`Fallback::call`] around any async call; both decide alike, and tell the listeners of
-//! [`Fallback::on_fallback`] each time the fallback answers.
+//! [`Fallback::call`] around any async call; both decide alike, and tell the policy's
+//! [`Listener`]s each time the fallback answers ([`Event::Used`]) and each time the fallback
+//! itself fails ([`Event::Failed`]).
 //!
 //! Errors stay [`BoxError`](crate::BoxError), so the layer composes in one `ServiceBuilder`
 //! with seawall's other layers and tower's. Put it outside retry and the circuit breaker, so
@@ -76,10 +77,12 @@
 
 mod future;
 mod layer;
+mod observe;
 mod select;
 mod service;
 
 pub use future::ResponseFuture;
 pub use layer::FallbackLayer;
-pub use select::{Fallback, FallbackEvent};
+pub use observe::{Event, FallbackEvent, FallbackFailed, Listener};
+pub use select::Fallback;
 pub use service::{fallback_fn, ErrorOnly, FallbackFn, FallbackService, KeepRequest, WithRequest};
