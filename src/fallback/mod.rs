@@ -65,8 +65,9 @@
 //! The success path adds, per call: the copy of the request (none with `error_only`), a
 //! clone of the fallback service (free for a closure that captures nothing, one reference
 //! count for one that captures an `Arc` or a channel's sender), and a clone of the policy
-//! (free for a policy without predicate or listener; one reference count with them). No
-//! allocation, no lock, no clock read. The error path reads the error's kind
+//! (free for a policy without predicate, name or listener; one reference count with
+//! them, `.with_metrics(..)` included). No allocation, no lock, no clock read, no event.
+//! The error path reads the error's kind
 //! ([`ErrorKind::of`](crate::ErrorKind::of)) and, when the fallback answers, readies and calls
 //! it. `benches/fallback.rs` measures the success path against the bare service.
 //!

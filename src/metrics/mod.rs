@@ -42,6 +42,26 @@
 //!
 //! ## The other layers
 //!
+//! The same one line on the bulkhead, the rate limiters (feature `rate-limit`), the hedge and
+//! the fallback: each names its layer (in `tracing` events too) and adds its listener.
+//!
+//! ```
+//! use seawall::bulkhead::Bulkhead;
+//! use seawall::fallback::{fallback_fn, FallbackLayer};
+//! use seawall::hedge::Hedge;
+//! use seawall::metrics::WithMetrics;
+//! use seawall::BoxError;
+//!
+//! let bulkhead = Bulkhead::builder().with_metrics("payments").build().unwrap();
+//! let hedge = Hedge::builder().no_budget().with_metrics("payments").build().unwrap();
+//! let fallback = FallbackLayer::new(fallback_fn(|_: u32, _: BoxError| async {
+//!     Ok::<_, BoxError>("queued")
+//! }))
+//! .with_metrics("payments");
+//! assert_eq!(bulkhead.name(), Some("payments"));
+//! # drop((hedge, fallback));
+//! ```
+//!
 //! | Metric | Type | Labels | Moves when |
 //! |---|---|---|---|
 //! | `resilience.bulkhead.calls` | counter | `name`, `outcome` = `admitted` \| `rejected` | a call takes a slot (at once or after waiting), or is refused with [`BulkheadFull`](crate::bulkhead::BulkheadFull) |
