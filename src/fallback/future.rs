@@ -8,7 +8,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::select::Fallback;
-use crate::error::BoxError;
+use crate::error::{BoxError, ErrorKind};
 
 pin_project! {
     /// The response future of [`FallbackService`](super::FallbackService).
@@ -31,9 +31,10 @@ pin_project! {
     #[project = StateProj]
     enum State<Fut, FFut, FReq> {
         Inner { #[pin] future: Fut },
-        /// A selected error came back: waiting for the fallback service to be ready.
-        Readying { request: Option<FReq> },
-        Fallback { #[pin] future: FFut },
+        /// A selected error (of `kind`) came back: waiting for the fallback service to be
+        /// ready.
+        Readying { request: Option<FReq>, kind: ErrorKind },
+        Fallback { #[pin] future: FFut, kind: ErrorKind },
         Done,
     }
 }
@@ -83,32 +84,36 @@ where
                     };
                     // A request that could not be copied is not answered: the fallback
                     // was promised the request.
-                    let kept = match this.kept.take() {
-                        Some(kept) if this.policy.decide(&error).is_some() => kept,
-                        _ => {
-                            this.state.set(State::Done);
-                            return Poll::Ready(Err(error));
-                        }
+                    let policy = &*this.policy;
+                    let selected = this
+                        .kept
+                        .take()
+                        .and_then(|kept| Some((kept, policy.decide(&error)?)));
+                    let Some((kept, kind)) = selected else {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Err(error));
                     };
                     let request = Some((this.make)(kept, error));
-                    this.state.set(State::Readying { request });
+                    this.state.set(State::Readying { request, kind });
                 }
-                StateProj::Readying { request } => {
+                StateProj::Readying { request, kind } => {
+                    let kind = *kind;
                     if let Err(e) = ready!(this.fallback.poll_ready(cx)) {
                         this.state.set(State::Done);
-                        return Poll::Ready(Err(e.into()));
+                        return Poll::Ready(Err(failed(this.policy, kind, e.into())));
                     }
                     let Some(request) = request.take() else {
                         this.state.set(State::Done);
                         return Poll::Ready(Err(Box::new(PolledAfterCompletion)));
                     };
                     let future = this.fallback.call(request);
-                    this.state.set(State::Fallback { future });
+                    this.state.set(State::Fallback { future, kind });
                 }
-                StateProj::Fallback { future } => {
+                StateProj::Fallback { future, kind } => {
+                    let kind = *kind;
                     let result = ready!(future.poll(cx));
                     this.state.set(State::Done);
-                    return Poll::Ready(result.map_err(Into::into));
+                    return Poll::Ready(result.map_err(|e| failed(this.policy, kind, e.into())));
                 }
                 StateProj::Done => {
                     return Poll::Ready(Err(Box::new(PolledAfterCompletion)));
@@ -127,6 +132,12 @@ where
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
+}
+
+/// The fallback's own error, once the listeners have heard of it.
+fn failed(policy: &Fallback, kind: ErrorKind, error: BoxError) -> BoxError {
+    policy.failed(kind, &error);
+    error
 }
 
 /// A response future polled again after it answered: a bug in the caller, reported as an

@@ -2,7 +2,8 @@ use std::fmt;
 
 use tower_layer::Layer;
 
-use super::select::{Fallback, FallbackEvent};
+use super::observe::{FallbackEvent, Listener};
+use super::select::Fallback;
 use super::service::{ErrorOnly, FallbackService, WithRequest};
 use crate::error::{BoxError, ErrorKind};
 use crate::retry::ByClone;
@@ -86,6 +87,16 @@ impl<F, R> FallbackLayer<F, R> {
     /// Adds a listener, called each time the fallback answers (see [`Fallback::on_fallback`]).
     pub fn on_fallback(self, f: impl Fn(&FallbackEvent<'_>) + Send + Sync + 'static) -> Self {
         self.map_policy(|p| p.on_fallback(f))
+    }
+
+    /// Adds a [`Listener`] for every [`Event`](super::Event) (see [`Fallback::listener`]).
+    pub fn listener(self, listener: impl Listener) -> Self {
+        self.map_policy(|p| p.listener(listener))
+    }
+
+    /// Names the policy (see [`Fallback::name`]).
+    pub fn name(self, name: impl Into<std::sync::Arc<str>>) -> Self {
+        self.map_policy(|p| p.name(name))
     }
 
     /// Replaces how requests are copied for the fallback: any

@@ -7,8 +7,9 @@
 //! no answer (see [`Fallback`] for the table). The answer comes from a fallback service,
 //! which gets the original request and the error and returns the same `Response` type; its
 //! own error becomes the call's error. [`FallbackLayer`] puts it on a tower service,
-//! [`Fallback::call`] around any async call; both decide alike, and tell the listeners of
-//! [`Fallback::on_fallback`] each time the fallback answers.
+//! [`Fallback::call`] around any async call; both decide alike, and tell the policy's
+//! [`Listener`]s each time the fallback answers ([`Event::Used`]) and each time the fallback
+//! itself fails ([`Event::Failed`]).
 //!
 //! Errors stay [`BoxError`](crate::BoxError), so the layer composes in one `ServiceBuilder`
 //! with seawall's other layers and tower's. Put it outside retry and the circuit breaker, so
@@ -64,8 +65,9 @@
 //! The success path adds, per call: the copy of the request (none with `error_only`), a
 //! clone of the fallback service (free for a closure that captures nothing, one reference
 //! count for one that captures an `Arc` or a channel's sender), and a clone of the policy
-//! (free for a policy without predicate or listener; one reference count with them). No
-//! allocation, no lock, no clock read. The error path reads the error's kind
+//! (free for a policy without predicate, name or listener; one reference count with
+//! them, `.with_metrics(..)` included). No allocation, no lock, no clock read, no event.
+//! The error path reads the error's kind
 //! ([`ErrorKind::of`](crate::ErrorKind::of)) and, when the fallback answers, readies and calls
 //! it. `benches/fallback.rs` measures the success path against the bare service.
 //!
@@ -76,10 +78,12 @@
 
 mod future;
 mod layer;
+mod observe;
 mod select;
 mod service;
 
 pub use future::ResponseFuture;
 pub use layer::FallbackLayer;
-pub use select::{Fallback, FallbackEvent};
+pub use observe::{Event, FallbackEvent, FallbackFailed, Listener};
+pub use select::Fallback;
 pub use service::{fallback_fn, ErrorOnly, FallbackFn, FallbackService, KeepRequest, WithRequest};

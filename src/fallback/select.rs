@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+use super::observe::{Event, FallbackEvent, Listener, Listeners, OnFallback};
 use crate::error::{BoxError, ErrorKind};
 
 // One bit per kind. `ErrorKind` is non-exhaustive: `ANY` sets every bit, so a kind added
@@ -28,7 +29,6 @@ const DEFAULT: u8 = REFUSALS | bit(ErrorKind::Timeout);
 const ANY: u8 = u8::MAX;
 
 type Predicate = Arc<dyn Fn(&BoxError) -> bool + Send + Sync>;
-type OnFallback = Arc<dyn Fn(&FallbackEvent<'_>) + Send + Sync>;
 
 /// Which errors a fallback answers, and who hears of it: the part of a fallback that knows
 /// nothing of tower. Used bare with [`Fallback::call`], or through a
@@ -54,41 +54,28 @@ type OnFallback = Arc<dyn Fn(&FallbackEvent<'_>) + Send + Sync>;
 /// 503), is returned as it is. To fall back on one, turn it into an error below the
 /// fallback (a `map_result` over the inner service), and select that error.
 ///
-/// Clones share the predicate and the listeners (one reference count).
+/// # Observation
+///
+/// Each time the fallback answers a call, and each time the fallback itself fails, the
+/// policy's [`Listener`]s hear of it (see [`Event`]); [`name`](Self::name) names the policy in
+/// `tracing` events (feature `tracing`).
+///
+/// Clones share the predicate, the name and the listeners (one reference count).
 #[derive(Clone)]
 pub struct Fallback {
     kinds: u8,
     /// Whether a selection was made: the first one replaces the default.
     chosen: bool,
-    /// Absent unless a predicate or a listener was given: the default policy is copied into
-    /// every call for free.
+    /// Absent unless a predicate, a name or a listener was given: the default policy is
+    /// copied into every call for free.
     shared: Option<Arc<Shared>>,
 }
 
 #[derive(Clone, Default)]
 struct Shared {
     predicate: Option<Predicate>,
-    listeners: Vec<OnFallback>,
-}
-
-/// A fallback is about to answer a call: sent to the listeners of [`Fallback::on_fallback`]
-/// (and, with the `tracing` feature, as a `debug` event).
-#[derive(Debug, Clone, Copy)]
-pub struct FallbackEvent<'a> {
-    kind: ErrorKind,
-    error: &'a BoxError,
-}
-
-impl<'a> FallbackEvent<'a> {
-    /// The kind of the error the fallback answers.
-    pub const fn kind(&self) -> ErrorKind {
-        self.kind
-    }
-
-    /// The error the fallback answers (it is handed to the fallback next).
-    pub const fn error(&self) -> &'a BoxError {
-        self.error
-    }
+    name: Option<Arc<str>>,
+    listeners: Listeners,
 }
 
 impl Default for Fallback {
@@ -146,10 +133,32 @@ impl Fallback {
     }
 
     /// Adds a listener, called each time the fallback is about to answer, before it is
-    /// called. Listeners run in the order they were added.
-    pub fn on_fallback(mut self, f: impl Fn(&FallbackEvent<'_>) + Send + Sync + 'static) -> Self {
-        self.shared_mut().listeners.push(Arc::new(f));
+    /// called. Listeners run in the order they were added. A closure that hears only
+    /// [`Event::Used`]; [`listener`](Self::listener) hears every [`Event`].
+    pub fn on_fallback(self, f: impl Fn(&FallbackEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.listener(OnFallback(f))
+    }
+
+    /// Adds a [`Listener`]: it hears every [`Event`] (the fallback used, the fallback
+    /// failed), in the order listeners were added. Without any, nothing is emitted.
+    pub fn listener(mut self, listener: impl Listener) -> Self {
+        self.shared_mut().listeners.push(Arc::new(listener));
         self
+    }
+
+    /// A name, carried by `tracing` events and the `Debug` output.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.shared_mut().name = Some(name.into());
+        self
+    }
+
+    /// The policy's name, if one was given.
+    pub(super) fn given_name(&self) -> Option<&str> {
+        self.shared.as_ref().and_then(|s| s.name.as_deref())
+    }
+
+    pub(super) fn listeners(&self) -> &[Arc<dyn Listener>] {
+        self.shared.as_ref().map_or(&[], |s| &s.listeners[..])
     }
 
     /// Whether errors of `kind` are answered whatever the predicate says.
@@ -170,14 +179,7 @@ impl Fallback {
         if !self.selects(kind) && !by_predicate() {
             return None;
         }
-        let event = FallbackEvent { kind, error };
-        #[cfg(feature = "tracing")]
-        tracing::debug!(kind = %kind, error = %error, "falling back");
-        if let Some(shared) = &self.shared {
-            for listener in &shared.listeners {
-                listener(&event);
-            }
-        }
+        self.emit(&Event::Used(FallbackEvent { kind, error }));
         Some(kind)
     }
 
@@ -229,10 +231,14 @@ impl Fallback {
             Ok(response) => return Ok(response),
             Err(e) => e.into(),
         };
-        if self.decide(&error).is_none() {
+        let Some(kind) = self.decide(&error) else {
             return Err(error);
-        }
-        fallback(error).await.map_err(Into::into)
+        };
+        fallback(error).await.map_err(|e| {
+            let e = e.into();
+            self.failed(kind, &e);
+            e
+        })
     }
 
     /// A layer that answers the selected errors of a service with `fallback`, a
@@ -257,6 +263,7 @@ impl fmt::Debug for Fallback {
         .collect();
         let shared = self.shared.as_deref();
         f.debug_struct("Fallback")
+            .field("name", &self.given_name())
             .field("kinds", &kinds)
             .field("predicate", &shared.is_some_and(|s| s.predicate.is_some()))
             .field("listeners", &shared.map_or(0, |s| s.listeners.len()))

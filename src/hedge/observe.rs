@@ -47,10 +47,11 @@ where
     }
 }
 
-/// A policy's listeners, and the one place events go out.
+/// A policy's name and listeners, and the one place events go out.
 #[derive(Clone, Default)]
 pub(crate) struct Observers {
     listeners: Vec<Arc<dyn HedgeListener>>,
+    pub(crate) name: Option<Arc<str>>,
 }
 
 impl Observers {
@@ -62,11 +63,13 @@ impl Observers {
         #[cfg(feature = "tracing")]
         match event {
             Event::Sent(e) => tracing::debug!(
+                policy = self.name.as_deref().unwrap_or(""),
                 hedge = e.hedge,
                 delay_ms = u64::try_from(e.delay.as_millis()).unwrap_or(u64::MAX),
                 "hedging"
             ),
             Event::BudgetExhausted(e) => tracing::debug!(
+                policy = self.name.as_deref().unwrap_or(""),
                 hedge = e.hedge,
                 delay_ms = u64::try_from(e.delay.as_millis()).unwrap_or(u64::MAX),
                 "hedge refused: retry budget exhausted"
@@ -80,6 +83,9 @@ impl Observers {
 
 impl fmt::Debug for Observers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} listeners", self.listeners.len())
+        match &self.name {
+            Some(name) => write!(f, "{name:?}, {} listeners", self.listeners.len()),
+            None => write!(f, "{} listeners", self.listeners.len()),
+        }
     }
 }

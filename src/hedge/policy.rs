@@ -192,6 +192,11 @@ impl Hedge {
         }
     }
 
+    /// The policy's name, if one was given.
+    pub fn name(&self) -> Option<&str> {
+        self.policy.observers.name.as_deref()
+    }
+
     /// The budget hedges draw from, if any.
     pub fn budget(&self) -> Option<&RetryBudget> {
         self.policy.budget.as_ref()
@@ -274,6 +279,7 @@ impl fmt::Debug for Hedge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = &*self.policy;
         let mut d = f.debug_struct("Hedge");
+        d.field("name", &self.name());
         match &p.delay {
             Delay::Fixed(delay) => d.field("delay", delay),
             Delay::Percentile(l) => d
@@ -356,6 +362,7 @@ enum BudgetSetting {
 /// | [`budget`](Self::budget) / [`no_budget`](Self::no_budget) | a budget of its own: 20 % of recent successes + 10/s (see [`RetryBudget`]) |
 /// | [`deposit_successes`](Self::deposit_successes) | on with a budget of its own, off with a given one |
 /// | [`listener`](Self::listener) | none |
+/// | [`name`](Self::name) | none |
 /// | [`clock`](Self::clock) (percentile mode) | tokio's clock |
 #[must_use]
 pub struct Builder {
@@ -455,6 +462,12 @@ impl Builder {
     /// Adds a listener for every [`Event`] (hedges sent, hedges the budget refused).
     pub fn listener(mut self, listener: impl HedgeListener) -> Self {
         self.observers.push(std::sync::Arc::new(listener));
+        self
+    }
+
+    /// A name, carried by `tracing` events and the `Debug` output.
+    pub fn name(mut self, name: impl Into<std::sync::Arc<str>>) -> Self {
+        self.observers.name = Some(name.into());
         self
     }
 

@@ -1,5 +1,5 @@
 //! Metrics through the [`metrics`](https://docs.rs/metrics) facade (feature `metrics`):
-//! counters, gauges and histograms for the circuit breaker and retry, under one naming scheme.
+//! counters, gauges and histograms for every layer, under one naming scheme.
 //!
 //! One line per layer, once the feature is on and a recorder (a Prometheus exporter, say) is
 //! installed:
@@ -47,6 +47,47 @@
 //! `deadline`, `budget_exhausted`, `no_timer`, `request_not_copied`, `not_idempotent`,
 //! `retry_after_too_long`, `not_ready`.
 //!
+//! ## The other layers
+//!
+//! The same one line on the bulkhead, the rate limiters (feature `rate-limit`), the hedge and
+//! the fallback: each names its layer (in `tracing` events too) and adds its listener.
+//!
+//! ```
+//! use seawall::bulkhead::Bulkhead;
+//! use seawall::fallback::{fallback_fn, FallbackLayer};
+//! use seawall::hedge::Hedge;
+//! use seawall::metrics::WithMetrics;
+//! use seawall::BoxError;
+//!
+//! let bulkhead = Bulkhead::builder().with_metrics("payments").build().unwrap();
+//! let hedge = Hedge::builder().no_budget().with_metrics("payments").build().unwrap();
+//! let fallback = FallbackLayer::new(fallback_fn(|_: u32, _: BoxError| async {
+//!     Ok::<_, BoxError>("queued")
+//! }))
+//! .with_metrics("payments");
+//! assert_eq!(bulkhead.name(), Some("payments"));
+//! # drop((hedge, fallback));
+//! ```
+//!
+//! | Metric | Type | Labels | Moves when |
+//! |---|---|---|---|
+//! | `resilience.bulkhead.calls` | counter | `name`, `outcome` = `admitted` \| `rejected` | a call takes a slot (at once or after waiting), or is refused with [`BulkheadFull`](crate::bulkhead::BulkheadFull) |
+//! | `resilience.bulkhead.wait` | histogram (seconds) | `name`, `outcome` = `admitted` \| `rejected` | a call that found every slot busy is admitted after waiting, or refused after waiting `max_wait` (calls admitted at once wait nothing and are not recorded) |
+//! | `resilience.bulkhead.max_concurrent`, `.available`, `.in_flight`, `.waiting` | gauges | `name` | [`BulkheadMetrics::record_gauges`] reads the bulkhead (a bulkhead tells no one when a slot frees, so these are read, not pushed) |
+//! | `resilience.rate_limiter.rejections` | counter | `name` | a call is refused with [`RateLimited`](crate::rate_limit::RateLimited) (at once, or after waiting) |
+//! | `resilience.rate_limiter.delay` | histogram (seconds) | `name` | a call finds no free slot and is made to wait this long for one (it may still be refused) |
+//! | `resilience.hedge.hedges` | counter | `name`, `hedge` = `"1"` … `"10"` | a hedge is sent; `hedge` is its number in its call (`"1"`: the first hedge, the primary being 0) |
+//! | `resilience.hedge.budget_refusals` | counter | `name` | the budget refuses a hedge (no more hedges for that call) |
+//! | `resilience.hedge.delay` | histogram (seconds) | `name` | a hedge is sent: the delay it waited (fixed, or the latency percentile) |
+//! | `resilience.fallback.used` | counter | `name`, `error_kind` (below) | a call fails with a selected error and the fallback answers it |
+//! | `resilience.fallback.failed` | counter | `name`, `error_kind` (below) | the fallback itself fails (not ready, or its call fails): its error is the call's |
+//!
+//! The `error_kind` of a fallback is the [`ErrorKind`](crate::ErrorKind) of the error it
+//! answered, in snake case: `circuit_open`, `timeout`, `budget_exhausted`, `rate_limited`,
+//! `bulkhead_full`, `inner`. Nothing is recorded for calls a layer passes through untouched
+//! (a rate limiter's or a hedge's admitted calls, a fallback's successes): those layers emit
+//! no event on their success path, which is what keeps it free.
+//!
 //! # From resilience4j (Micrometer)
 //!
 //! | resilience4j | seawall |
@@ -72,6 +113,20 @@
 //! request) is, summed over requests, `resilience.retry.retries`. Polly v8 puts every event in one counter,
 //! `resilience.polly.strategy.events{event.name, pipeline.name, strategy.name}`; seawall
 //! keeps one metric per kind of event, with the layer's name as `name`.
+//!
+//! ## The other layers
+//!
+//! | resilience4j (or Polly v8) | seawall |
+//! |---|---|
+//! | `resilience4j.bulkhead.available.concurrent.calls` | `resilience.bulkhead.available` (read by [`BulkheadMetrics::record_gauges`]) |
+//! | `resilience4j.bulkhead.max.allowed.concurrent.calls` | `resilience.bulkhead.max_concurrent` (same) |
+//! | bulkhead events `CallPermitted` / `CallRejected` | `resilience.bulkhead.calls{outcome="admitted"}` / `{outcome="rejected"}` |
+//! | bulkhead event `CallFinished` | not exported (a bulkhead tells no one when a slot frees); `resilience.bulkhead.in_flight` when read |
+//! | `resilience4j.ratelimiter.available.permissions` | not exported (GCRA keeps a time, not a count of permissions) |
+//! | `resilience4j.ratelimiter.waiting_threads` | not exported; `resilience.rate_limiter.delay`'s count tells how many calls were made to wait |
+//! | rate limiter events `SuccessfulAcquire` / `FailedAcquire` | not exported / `resilience.rate_limiter.rejections` |
+//! | Polly `OnHedging` (`event.name="OnHedging"`) | `resilience.hedge.hedges{hedge}` |
+//! | Polly `OnFallback` (`event.name="OnFallback"`) | `resilience.fallback.used{error_kind}` |
 //!
 //! # Recorders and cost
 //!
@@ -162,9 +217,19 @@
 //! [`GiveUpReason`]: crate::retry::GiveUpReason
 
 mod breaker;
+mod bulkhead;
+mod fallback;
+mod hedge;
+#[cfg(feature = "rate-limit")]
+mod rate_limit;
 mod retry;
 
 pub use breaker::BreakerMetrics;
+pub use bulkhead::BulkheadMetrics;
+pub use fallback::FallbackMetrics;
+pub use hedge::HedgeMetrics;
+#[cfg(feature = "rate-limit")]
+pub use rate_limit::RateLimitMetrics;
 pub use retry::RetryMetrics;
 
 /// Adds metrics to a layer's builder in one call: `.with_metrics("payments")`.
@@ -172,6 +237,10 @@ pub use retry::RetryMetrics;
 /// Implemented for [`circuit_breaker::Builder`](crate::circuit_breaker::Builder) (names the
 /// breaker and adds a [`BreakerMetrics`]) and [`retry::Builder`](crate::retry::Builder) (adds
 /// a [`RetryMetrics`]). The handles are registered here, with the recorder current now.
+/// Also for the bulkhead's, the rate limiters' (feature `rate-limit`) and the hedge's
+/// builders, and for [`Fallback`](crate::fallback::Fallback) and
+/// [`FallbackLayer`](crate::fallback::FallbackLayer): each names its layer and adds its
+/// listener ([`BulkheadMetrics`], `RateLimitMetrics`, [`HedgeMetrics`], [`FallbackMetrics`]).
 pub trait WithMetrics: Sized {
     /// Adds this layer's metrics, labelled `name = name`.
     fn with_metrics(self, name: &str) -> Self;
@@ -186,6 +255,51 @@ impl WithMetrics for crate::circuit_breaker::Builder {
 impl WithMetrics for crate::retry::Builder {
     fn with_metrics(self, name: &str) -> Self {
         self.name(name).listener(RetryMetrics::new(name))
+    }
+}
+
+/// Names the bulkhead and adds a [`BulkheadMetrics`].
+impl WithMetrics for crate::bulkhead::Builder {
+    fn with_metrics(self, name: &str) -> Self {
+        self.name(name).listener(BulkheadMetrics::new(name))
+    }
+}
+
+/// Names the limiter and adds a [`RateLimitMetrics`].
+#[cfg(feature = "rate-limit")]
+impl WithMetrics for crate::rate_limit::Builder {
+    fn with_metrics(self, name: &str) -> Self {
+        self.name(name).listener(RateLimitMetrics::new(name))
+    }
+}
+
+/// Names the limiter and adds a [`RateLimitMetrics`] (shared by every key: the key is never
+/// a label).
+#[cfg(feature = "rate-limit")]
+impl<K> WithMetrics for crate::rate_limit::KeyedBuilder<K> {
+    fn with_metrics(self, name: &str) -> Self {
+        self.name(name).listener(RateLimitMetrics::new(name))
+    }
+}
+
+/// Names the policy and adds a [`HedgeMetrics`].
+impl WithMetrics for crate::hedge::Builder {
+    fn with_metrics(self, name: &str) -> Self {
+        self.name(name).listener(HedgeMetrics::new(name))
+    }
+}
+
+/// Names the policy and adds a [`FallbackMetrics`].
+impl WithMetrics for crate::fallback::Fallback {
+    fn with_metrics(self, name: &str) -> Self {
+        self.name(name).listener(FallbackMetrics::new(name))
+    }
+}
+
+/// Names the layer's policy and adds a [`FallbackMetrics`].
+impl<F, R> WithMetrics for crate::fallback::FallbackLayer<F, R> {
+    fn with_metrics(self, name: &str) -> Self {
+        self.name(name).listener(FallbackMetrics::new(name))
     }
 }
 

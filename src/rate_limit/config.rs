@@ -33,6 +33,7 @@ const LONGEST_SPAN: Duration = Duration::from_nanos(u64::MAX);
 /// | [`burst`](Self::burst) | `rate` |
 /// | [`max_wait`](Self::max_wait) | 0: refuse at once |
 /// | [`clock`](Self::clock) | tokio's clock |
+/// | [`name`](Self::name) | none |
 #[derive(Clone)]
 #[must_use]
 pub struct Builder {
@@ -42,6 +43,7 @@ pub struct Builder {
     max_wait: Duration,
     listeners: Vec<Arc<dyn Listener>>,
     clock: Option<Clock>,
+    name: Option<Arc<str>>,
 }
 
 impl Default for Builder {
@@ -53,6 +55,7 @@ impl Default for Builder {
             max_wait: Duration::ZERO,
             listeners: Vec::new(),
             clock: None,
+            name: None,
         }
     }
 }
@@ -101,6 +104,12 @@ impl Builder {
     /// (`max_wait`) sleeps on tokio's timer, so test it with paused tokio time instead.
     pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
         self.clock = Some(clock.into());
+        self
+    }
+
+    /// A name, carried by `tracing` events and the `Debug` output.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = Some(name.into());
         self
     }
 
@@ -178,6 +187,7 @@ impl Builder {
             clock: self.clock.unwrap_or_default(),
             max_wait: self.max_wait,
             listeners: self.listeners.into(),
+            name: self.name,
         };
         Ok((quota, policy))
     }
@@ -195,6 +205,7 @@ fn out_of_range(field: &'static str, value: Duration, max: Duration) -> ConfigEr
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
+            .field("name", &self.name)
             .field("rate", &self.rate)
             .field("per", &self.per)
             .field("burst", &self.burst)
@@ -272,6 +283,12 @@ impl<K> KeyedBuilder<K> {
     /// The clock; see [`Builder::clock`].
     pub fn clock(mut self, clock: impl Into<Clock>) -> Self {
         self.limit = self.limit.clock(clock);
+        self
+    }
+
+    /// A name; see [`Builder::name`].
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.limit = self.limit.name(name);
         self
     }
 

@@ -345,6 +345,11 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> KeyedRateLimiter<K> {
         self.limit.policy.max_wait
     }
 
+    /// The limiter's name, if one was given.
+    pub fn name(&self) -> Option<&str> {
+        self.limit.policy.name.as_deref()
+    }
+
     /// The first decision on a call (the layer's `call`).
     #[inline]
     pub(crate) fn decide(&self, key: &K) -> Decision {
@@ -371,6 +376,7 @@ impl<K: Hash + Eq + Clone> KeyedLimit<K> {
 impl<K: Hash + Eq + Clone> fmt::Debug for KeyedRateLimiter<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyedRateLimiter")
+            .field("name", &self.limit.policy.name)
             .field("interval", &self.limit.quota.replenish_interval())
             .field("burst", &self.limit.quota.burst_size())
             .field("max_wait", &self.limit.policy.max_wait)

@@ -59,6 +59,7 @@ pub(crate) struct Policy {
     pub(crate) clock: Clock,
     pub(crate) max_wait: Duration,
     pub(crate) listeners: Listeners,
+    pub(crate) name: Option<Arc<str>>,
 }
 
 impl Policy {
@@ -252,6 +253,11 @@ impl RateLimiter {
         self.limit.policy.max_wait
     }
 
+    /// The limiter's name, if one was given.
+    pub fn name(&self) -> Option<&str> {
+        self.limit.policy.name.as_deref()
+    }
+
     /// The first decision on a call (the layer's `call`).
     #[inline]
     pub(crate) fn decide(&self) -> Decision {
@@ -279,6 +285,7 @@ impl Limit {
 impl fmt::Debug for RateLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimiter")
+            .field("name", &self.name())
             .field("interval", &self.interval())
             .field("burst", &self.burst())
             .field("max_wait", &self.max_wait())

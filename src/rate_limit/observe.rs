@@ -73,11 +73,13 @@ impl Policy {
         #[cfg(feature = "tracing")]
         match event {
             Event::RateLimited(limited) => tracing::debug!(
+                limiter = self.name.as_deref().unwrap_or(""),
                 retry_after_ms =
                     u64::try_from(limited.retry_after().as_millis()).unwrap_or(u64::MAX),
                 "rate limiter refused a call"
             ),
             Event::Delayed(wait) => tracing::debug!(
+                limiter = self.name.as_deref().unwrap_or(""),
                 wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                 "rate limiter delays a call"
             ),

@@ -17,6 +17,8 @@ use seawall::{BoxError, ErrorKind};
 use tower::util::BoxService;
 use tower::{service_fn, Layer, Service, ServiceBuilder, ServiceExt};
 
+mod events;
+
 // ===== where each kind of error comes from =====
 
 /// Each kind of error, and how to get it from a real layer where there is one.
