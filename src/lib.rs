@@ -136,8 +136,8 @@ pub use fallback::{Fallback, FallbackLayer};
 pub use rate_limit::{RateLimitLayer, RateLimiter};
 pub use retry::{Backoff, BudgetExhausted, Jitter, Retry, RetryBudget, RetryLayer};
 
-// The README's examples are compiled and run as doc tests (they need the `http` and
-// `rate-limit` features: CI runs them with `--all-features`).
+// The README's examples are compiled and run as doc tests (they need the `http`,
+// `rate-limit` and `metrics` features: CI runs them with `--all-features`).
 #[doc = include_str!("../README.md")]
-#[cfg(all(doctest, feature = "http", feature = "rate-limit"))]
+#[cfg(all(doctest, feature = "http", feature = "rate-limit", feature = "metrics"))]
 pub struct ReadmeDoctests;
