@@ -1,0 +1,149 @@
+//! Client-side adaptive throttling (Google SRE): shed calls locally, first attempts
+//! included, while the dependency is rejecting most of them.
+//!
+//! An [`AdaptiveThrottle`] counts, over a trailing `window` (default 2 minutes), the
+//! *requests* its client made and the *accepts*: requests the backend accepted. A new call
+//! is shed locally, with [`Throttled`] ([`ErrorKind::Throttled`](crate::ErrorKind::Throttled))
+//! and without reaching the inner service, with probability
+//!
+//! ```text
+//! max(0, (requests − k × accepts) / (requests + 1))
+//! ```
+//!
+//! ([`rejection_probability`]; `k` defaults to 2). While the backend accepts at least one
+//! request in `k`, nothing is shed. When it rejects nearly everything, the probability
+//! nears 1 and most calls fail at once, locally, costing the backend nothing; the few that
+//! still go through tell the throttle when the backend recovers. This is the "client request
+//! rejection probability" of *Site Reliability Engineering* (O'Reilly, 2016), chapter 21,
+//! "Handling Overload", section "Client-side throttling".
+//!
+//! The throttle knows nothing of tower: use it around any async call with
+//! [`AdaptiveThrottle::call`], by hand with [`AdaptiveThrottle::try_acquire`] and
+//! [`Permit::record`], or as a tower middleware with [`ThrottleLayer`]; every path makes the
+//! same decision. Clones of a throttle, of its layers and of the services they build share
+//! one window. A local rejection is one of seawall's refusals: seawall's retry does not retry
+//! it unless told to.
+//!
+//! # Example
+//!
+//! ```
+//! use seawall::throttle::{AdaptiveThrottle, Throttled};
+//! use seawall::{BoxError, ErrorKind};
+//! use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! let throttle = AdaptiveThrottle::builder()
+//!     .k(2.0)
+//!     .seed(7) // reproducible draws
+//!     .build()
+//!     .expect("valid configuration");
+//!
+//! // A backend that rejects everything (an overload error, say).
+//! let mut svc = ServiceBuilder::new()
+//!     .layer(throttle.layer())
+//!     .service(service_fn(|_: ()| async { Err::<(), BoxError>("503 overloaded".into()) }));
+//!
+//! let mut shed = 0;
+//! for _ in 0..1_000 {
+//!     let err = svc.ready().await.unwrap().call(()).await.unwrap_err();
+//!     if ErrorKind::of(&*err) == ErrorKind::Throttled {
+//!         shed += 1;
+//!         let throttled = err.downcast_ref::<Throttled>().expect("kind said so");
+//!         assert_eq!(throttled.accepts(), 0);
+//!     }
+//! }
+//! // With no accepts, the probability is requests / (requests + 1): nearly every call is
+//! // shed locally, and only a few reach the backend.
+//! assert!(shed > 950, "{shed}");
+//! assert!(throttle.probability() > 0.99);
+//! # }
+//! ```
+//!
+//! # Throttle or retry budget
+//!
+//! Both keep a client from piling load onto a sick dependency; they act on different calls.
+//! A [`RetryBudget`](crate::retry::RetryBudget) limits *retries* to a share of recent
+//! successes: first attempts always go through, so a client whose every first attempt fails
+//! still sends its full traffic. The throttle sheds *first attempts too*, in proportion to
+//! how much of the traffic the backend is turning away, so the load a struggling backend sees
+//! from this client falls to about `k` × what it accepts. Use the budget always (retries
+//! must be bounded); add the throttle in front of a dependency that can be overloaded, where
+//! rejecting a request costs it real work (the SRE book's case: a rejection still costs the
+//! backend a fraction of a request's cost, so enough of them overload it anyway). The
+//! throttle goes outside retry, so that each attempt is counted and a shed call is not
+//! retried: outermost first, rate limit, overall timeout, **throttle**, retry, circuit
+//! breaker, bulkhead, per-attempt timeout, the service. (Inside retry, it also works, and
+//! sheds retries alike, but a shed retry then ends the call.)
+//!
+//! Unlike a circuit breaker, the throttle never stops all traffic: the probability stays
+//! below 1, and it falls as accepts come back, with no open period to wait out.
+//!
+//! # What counts
+//!
+//! - A *request* is counted when its verdict is: the backend's answer ([`Permit::record`],
+//!   or the layer's classifier on the inner result), or a local rejection (counted as a
+//!   request, not an accept, as the SRE book does: that is what keeps raising the probability
+//!   while the backend rejects).
+//! - An *accept* is a request whose outcome the classifier does not call
+//!   [`Failure`](crate::Outcome::Failure): `Success`, and `Ignored` too (a 404 or a
+//!   validation error was still accepted and processed by the backend). The default
+//!   classifier takes every `Err` for a rejection; choose one that keeps the overload signals
+//!   (429, 503, timeouts, refused connections) as failures and the rest as accepts. Over
+//!   HTTP, `seawall::http::HttpRetryClassifier` is that classifier (its failures are 408, 429,
+//!   502, 503, 504 and transport failures); `HttpBreakerClassifier` is not (it takes every
+//!   5xx for a failure and a 429 for an accept).
+//! - A call cancelled before its verdict (its future or permit dropped) counts nothing. Put
+//!   a per-attempt timeout inside the throttle, so a hung call ends as a rejection.
+//!
+//! # The window
+//!
+//! Ten buckets of a tenth of the window each: a verdict is forgotten between 0.9 × and
+//! 1 × `window` after it was counted. The probability a call is drawn against is that of every
+//! verdict settled before it (see `window.rs` for when a settlement happens): at once for
+//! each rejection (by the backend or local) and, while calls are shed, for each accept; for
+//! an accept while nothing is shed, at the next settlement (an accept cannot lower a
+//! probability of zero). Under concurrency a verdict that races a settlement is picked up by
+//! the next one.
+//!
+//! # Cost
+//!
+//! An admitted call reads the clock once (to move the window along, one bucket at a time)
+//! and loads the published probability: while it is zero, there is no draw. Its accept is
+//! one atomic add on a per-thread cache-padded stripe. No lock, no allocation, no shared
+//! cache line written. A rejection by the backend, a local rejection, the first call of each
+//! bucket, and every accept while calls are shed settle the window: a try-lock nobody waits
+//! on, a read of the 16 stripes, arithmetic over 10 buckets. `benches/throttle.rs` measures
+//! the success path against a bare service; the README's cost table is the place for its
+//! figures.
+//!
+//! Reading no clock when the window is healthy was considered and refused: the stripes carry
+//! no time, so the clock is what dates them; without it, the accepts of a long healthy spell
+//! would be dated either to its start (and a single rejection after it would shed half the
+//! calls: `(1 − 0) / (1 + 1)`) or to its end (and hide the onset of an outage behind old
+//! accepts for a whole window).
+//!
+//! # Memory
+//!
+//! Nothing is leaked: a throttle is one reference-counted allocation (the stripes, the
+//! buckets, the configuration, the listeners), held by every handle, layer, service and
+//! [`Permit`], and freed when the last of them goes.
+
+mod config;
+mod error;
+mod future;
+mod layer;
+mod ledger;
+mod observe;
+mod probability;
+mod service;
+mod window;
+
+pub use config::{Builder, MIN_WINDOW};
+pub use error::{CallError, Throttled};
+pub use future::ResponseFuture;
+pub use layer::ThrottleLayer;
+pub use ledger::{AdaptiveThrottle, Permit};
+pub use observe::{Event, Listener, Snapshot};
+pub use probability::rejection_probability;
+pub use service::ThrottleService;
+pub use window::STRIPES;
