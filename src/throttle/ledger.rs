@@ -120,7 +120,7 @@ impl AdaptiveThrottle {
     pub(super) fn admit(lane: &Arc<Lane<Ledger>>) -> Result<Permit, Throttled> {
         let ledger: &Ledger = lane;
         let epoch = ledger.epoch_now();
-        if ledger.window.is_new_bucket(epoch) {
+        if ledger.window.needs_settling(epoch) {
             Self::roll(lane, epoch);
         }
         let p = ledger.window.probability();
@@ -132,7 +132,8 @@ impl AdaptiveThrottle {
         })
     }
 
-    /// The first call of a new bucket settles the window: old buckets leave it.
+    /// The first call of a new bucket settles the window (old buckets leave it), as does the
+    /// first call after a settling caller left counts behind.
     #[cold]
     #[inline(never)]
     fn roll(lane: &Arc<Lane<Ledger>>, epoch: u64) {

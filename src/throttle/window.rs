@@ -134,10 +134,13 @@ impl Window {
         f64::from_bits(self.probability.load(Ordering::Relaxed))
     }
 
-    /// Whether `epoch` is past the last settlement's bucket: a new bucket has begun.
+    /// Whether a call made in bucket `epoch` must settle before it decides: a new bucket has
+    /// begun, or counts were left for a settlement that has not run (see `leave`). Two
+    /// loads of lines written only by settlements.
     #[inline(always)]
-    pub(crate) fn is_new_bucket(&self, epoch: u64) -> bool {
+    pub(crate) fn needs_settling(&self, epoch: u64) -> bool {
         epoch > self.settled_epoch.load(Ordering::Relaxed)
+            || self.gate.load(Ordering::Relaxed) == DIRTY
     }
 
     /// The newest bucket a settlement or a caller has seen, without reading the clock.
