@@ -5,7 +5,9 @@
 //! in place, with a no-op waker, so the numbers are the layer's own cost without a runtime.
 //! The throttle reads the clock once per call: "throttle" reads tokio's (outside a runtime,
 //! `std::time::Instant`), "throttle, manual clock" a `ManualClock` (one atomic load), which
-//! shows what the clock read costs; "clock read alone" is that read by itself. "bare API" is
+//! shows what the clock read costs; "clock read alone" is that read by itself (tokio's
+//! clock, which in this build, with tokio's `test-util` for the test suite, also looks for a
+//! paused clock), and "std Instant::now alone" what it costs without `test-util`. "bare API" is
 //! `try_acquire` + `record(Success)`. `success_path_async`: the same calls awaited in a loop
 //! in one task on a current-thread runtime. The two-thread group runs the loop on both cores
 //! at once through one throttle: per-thread stripes, so the two cores write different lines.
@@ -95,6 +97,10 @@ fn success_path(c: &mut Criterion) {
     let clock = Clock::tokio();
     g.bench_function("clock read alone", |b| {
         b.iter(|| black_box(clock.now_nanos()))
+    });
+    // What tokio's clock costs in a build without tokio's `test-util` (the benches have it).
+    g.bench_function("std Instant::now alone", |b| {
+        b.iter(|| black_box(Instant::now()))
     });
     let t = throttle();
     g.bench_function("bare API", |b| {

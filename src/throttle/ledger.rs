@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::config::{Builder, Config};
 use super::error::{CallError, Throttled};
 use super::observe::Event;
-use super::probability::{draw_rejects, epoch, threshold, Counts, BUCKETS};
+use super::probability::{draw_rejects, threshold, Counts, BUCKETS};
 use super::window::{Settled, Window};
 use crate::classify::{Classify, DefaultClassifier, Outcome};
 use crate::clock::{duration_to_nanos, Clock};
@@ -38,8 +38,6 @@ pub struct AdaptiveThrottle {
 pub(crate) struct Ledger {
     pub(super) window: Window,
     pub(super) clock: Clock,
-    /// A tenth of the window, in nanoseconds (at least 1).
-    bucket_nanos: u64,
     /// The seeded sequence's next index, when seeded.
     draws: Option<(u64, AtomicU64)>,
     pub(super) config: Config,
@@ -54,9 +52,8 @@ impl AdaptiveThrottle {
     pub(crate) fn from_config(config: Config) -> Self {
         let bucket_nanos = (duration_to_nanos(config.window) / BUCKETS).max(1);
         let ledger = Ledger {
-            window: Window::new(config.k),
+            window: Window::new(config.k, bucket_nanos),
             clock: config.clock.clone().unwrap_or_default(),
-            bucket_nanos,
             draws: config.seed.map(|seed| (seed, AtomicU64::new(0))),
             config,
         };
@@ -119,13 +116,13 @@ impl AdaptiveThrottle {
     #[inline(always)]
     pub(super) fn admit(lane: &Arc<Lane<Ledger>>) -> Result<Permit, Throttled> {
         let ledger: &Ledger = lane;
-        let epoch = ledger.epoch_now();
-        if ledger.window.needs_settling(epoch) {
-            Self::roll(lane, epoch);
+        let now = ledger.clock.now_nanos();
+        if ledger.window.needs_settling(now) {
+            Self::roll(lane, now);
         }
         let p = ledger.window.probability();
         if p > 0.0 && draw_rejects(ledger.draw(), threshold(p)) {
-            return Err(Self::shed(lane, epoch, p));
+            return Err(Self::shed(lane, now, p));
         }
         Ok(Permit {
             throttle: AdaptiveThrottle { lane: lane.clone() },
@@ -136,8 +133,8 @@ impl AdaptiveThrottle {
     /// first call after a settling caller left counts behind.
     #[cold]
     #[inline(never)]
-    fn roll(lane: &Arc<Lane<Ledger>>, epoch: u64) {
-        if let Some(settled) = lane.window.settle(epoch, Counts::ZERO) {
+    fn roll(lane: &Arc<Lane<Ledger>>, now: u64) {
+        if let Some(settled) = lane.window.settle(lane.window.epoch(now), Counts::ZERO) {
             Self::announce(lane, &settled);
         }
     }
@@ -145,8 +142,8 @@ impl AdaptiveThrottle {
     /// A local rejection: counted as a request, announced.
     #[cold]
     #[inline(never)]
-    fn shed(lane: &Arc<Lane<Ledger>>, epoch: u64, probability: f64) -> Throttled {
-        let settled = lane.window.settle(epoch, Counts::REJECTED);
+    fn shed(lane: &Arc<Lane<Ledger>>, now: u64, probability: f64) -> Throttled {
+        let settled = lane.window.settle(lane.window.epoch(now), Counts::REJECTED);
         let counts = match settled {
             Some(s) => s.counts,
             None => lane.window.counts(),
@@ -273,10 +270,9 @@ impl fmt::Debug for AdaptiveThrottle {
 }
 
 impl Ledger {
-    /// The bucket the clock is in now: the call's one clock read.
-    #[inline(always)]
+    /// The bucket the clock is in now.
     fn epoch_now(&self) -> u64 {
-        epoch(self.clock.now_nanos(), self.bucket_nanos)
+        self.window.epoch(self.clock.now_nanos())
     }
 
     /// Random bits for one draw: the seeded sequence, or this thread's generator.

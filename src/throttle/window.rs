@@ -37,7 +37,9 @@
 //! throttle sheds nothing only adds to its stripe: it cannot lower a probability of zero, and
 //! the next settlement folds it in.
 
-use super::probability::{in_window, reaches_settle_mark, rejection_probability, Counts, BUCKETS};
+use super::probability::{
+    epoch, in_window, reaches_settle_mark, rejection_probability, Counts, BUCKETS,
+};
 use crate::sync::{thread_index, AtomicU64, Ordering};
 
 /// Stripes per throttle (one cache line each). Fewer under loom, where every atomic access
@@ -97,9 +99,14 @@ pub(crate) struct Window {
     seen: [AtomicU64; STRIPES],
     /// The ring of buckets: epoch `e` lives at `e % BUCKETS`. Under the gate.
     buckets: [Bucket; BUCKETS as usize],
-    /// The bucket of the last settlement: written under the gate, read by every admission to
-    /// tell when a new bucket begins.
+    /// The bucket of the last settlement. Under the gate.
     settled_epoch: AtomicU64,
+    /// When that bucket ends, in the clock's nanoseconds: written under the gate, read by
+    /// every admission to tell when a new bucket begins (a comparison, where the bucket
+    /// number would cost a division).
+    settled_until: AtomicU64,
+    /// A tenth of the window, in nanoseconds (at least 1).
+    bucket_nanos: u64,
     /// The newest bucket a caller that could not settle has seen, for the settlement that
     /// does it for them.
     newest_epoch: AtomicU64,
@@ -113,7 +120,8 @@ pub(crate) struct Window {
 }
 
 impl Window {
-    pub(crate) fn new(k: f64) -> Window {
+    pub(crate) fn new(k: f64, bucket_nanos: u64) -> Window {
+        let bucket_nanos = bucket_nanos.max(1);
         Window {
             stripes: std::array::from_fn(|_| Stripe(AtomicU64::new(0))),
             gate: AtomicU64::new(0),
@@ -124,6 +132,8 @@ impl Window {
                 accepts: AtomicU64::new(0),
             }),
             settled_epoch: AtomicU64::new(0),
+            settled_until: AtomicU64::new(bucket_nanos),
+            bucket_nanos,
             newest_epoch: AtomicU64::new(0),
             probability: AtomicU64::new(0),
             requests: AtomicU64::new(0),
@@ -139,13 +149,19 @@ impl Window {
         f64::from_bits(self.probability.load(Ordering::Relaxed))
     }
 
-    /// Whether a call made in bucket `epoch` must settle before it decides: a new bucket has
+    /// Whether a call made at `now_nanos` must settle before it decides: a new bucket has
     /// begun, or counts were left for a settlement that has not run (see `leave`). Two
     /// loads of lines written only by settlements.
     #[inline(always)]
-    pub(crate) fn needs_settling(&self, epoch: u64) -> bool {
-        epoch > self.settled_epoch.load(Ordering::Relaxed)
+    pub(crate) fn needs_settling(&self, now_nanos: u64) -> bool {
+        now_nanos >= self.settled_until.load(Ordering::Relaxed)
             || self.gate.load(Ordering::Relaxed) == DIRTY
+    }
+
+    /// The bucket `now_nanos` falls in.
+    #[inline]
+    pub(crate) fn epoch(&self, now_nanos: u64) -> u64 {
+        epoch(now_nanos, self.bucket_nanos)
     }
 
     /// The newest bucket a settlement or a caller has seen, without reading the clock.
@@ -259,6 +275,10 @@ impl Window {
         }
         let p = rejection_probability(counts.requests, counts.accepts, self.k);
         self.settled_epoch.store(now, Ordering::Relaxed);
+        self.settled_until.store(
+            now.saturating_add(1).saturating_mul(self.bucket_nanos),
+            Ordering::Relaxed,
+        );
         self.requests.store(counts.requests, Ordering::Relaxed);
         self.accepts.store(counts.accepts, Ordering::Relaxed);
         let before = self.probability.swap(p.to_bits(), Ordering::Relaxed);
@@ -305,7 +325,7 @@ mod tests {
 
     #[test]
     fn a_settled_verdict_is_published_at_once() {
-        let w = Window::new(2.0);
+        let w = Window::new(2.0, 1);
         let s = w.settle(0, R).unwrap();
         assert_eq!(s.counts, R);
         assert_eq!(s.probability, 0.5);
@@ -315,7 +335,7 @@ mod tests {
 
     #[test]
     fn stripe_counts_are_folded_by_the_next_settlement() {
-        let w = Window::new(2.0);
+        let w = Window::new(2.0, 1);
         for _ in 0..3 {
             w.add(A);
         }
@@ -333,7 +353,7 @@ mod tests {
 
     #[test]
     fn counts_leave_the_window_after_ten_buckets() {
-        let w = Window::new(2.0);
+        let w = Window::new(2.0, 1);
         w.settle(0, R);
         w.settle(5, R);
         assert_eq!(w.counts().requests, 2);
@@ -348,7 +368,7 @@ mod tests {
 
     #[test]
     fn stripe_counts_are_dated_to_the_previous_settlement_never_later() {
-        let w = Window::new(2.0);
+        let w = Window::new(2.0, 1);
         w.settle(0, Counts::ZERO);
         for _ in 0..10 {
             w.add(A);
@@ -360,7 +380,7 @@ mod tests {
 
     #[test]
     fn a_busy_gate_leaves_the_count_for_the_settling_caller() {
-        let w = Window::new(2.0);
+        let w = Window::new(2.0, 1);
         // Take the gate by hand, as a settling caller would.
         w.gate.fetch_or(BUSY, Ordering::Acquire);
         assert_eq!(w.settle(0, R), None);
@@ -373,7 +393,7 @@ mod tests {
 
     #[test]
     fn leaving_settles_again_for_counts_announced_meanwhile() {
-        let w = Window::new(2.0);
+        let w = Window::new(2.0, 1);
         w.gate.fetch_or(BUSY, Ordering::Acquire);
         let first = w.fold(0, Counts::ZERO);
         // Another caller announces a count while this one settles.
