@@ -6,7 +6,7 @@ use std::task::{ready, Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::error::Throttled;
-use super::ledger::Permit;
+use super::ledger::{verdict, Permit};
 use crate::classify::Classify;
 use crate::error::BoxError;
 
@@ -14,7 +14,8 @@ pin_project! {
     /// The response future of [`ThrottleService`](super::ThrottleService).
     ///
     /// Holds the call's permit and counts the backend's verdict when the inner response is
-    /// ready. Dropping the future before that (a cancellation, an outer timeout) drops the
+    /// ready (nothing for one of seawall's refusals from further in: the backend was not
+    /// asked). Dropping the future before that (a cancellation, an outer timeout) drops the
     /// permit, which counts nothing.
     pub struct ResponseFuture<F, C> {
         #[pin]
@@ -53,7 +54,7 @@ impl<F, C> ResponseFuture<F, C> {
 impl<F, C, T, E> Future for ResponseFuture<F, C>
 where
     F: Future<Output = Result<T, E>>,
-    E: Into<BoxError>,
+    E: Into<BoxError> + 'static,
     C: Classify<T, E>,
 {
     type Output = Result<T, BoxError>;
@@ -66,7 +67,9 @@ where
                 let result = ready!(future.poll(cx));
                 if let Some(permit) = this.permit.take() {
                     // The classifier sees the inner service's concrete types, before boxing.
-                    permit.record(this.classifier.classify(&result));
+                    if let Some(outcome) = verdict(this.classifier, &result) {
+                        permit.record(outcome);
+                    }
                 }
                 Poll::Ready(result.map_err(Into::into))
             }

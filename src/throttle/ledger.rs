@@ -13,6 +13,7 @@ use super::probability::{draw_rejects, threshold, Counts, BUCKETS};
 use super::window::{Settled, Window};
 use crate::classify::{Classify, DefaultClassifier, Outcome};
 use crate::clock::{duration_to_nanos, Clock};
+use crate::error::ErrorKind;
 use crate::sync::{thread_index, Arc, AtomicU64, Lane, Ordering};
 
 /// Client-side adaptive throttling (Google SRE): sheds calls locally, with probability
@@ -238,6 +239,8 @@ impl AdaptiveThrottle {
 
     /// Like [`call`](Self::call), with a classifier that decides what the backend accepted
     /// (see [`Permit::record`]: `Failure` is a rejection, `Success` and `Ignored` accepts).
+    /// One of seawall's refusals from inside the call (an open circuit, a full bulkhead: the
+    /// backend was not asked) counts nothing, whatever the classifier says.
     pub async fn call_with<C, F, Fut, T, E>(&self, classifier: &C, f: F) -> Result<T, CallError<E>>
     where
         C: Classify<T, E> + ?Sized,
@@ -247,7 +250,10 @@ impl AdaptiveThrottle {
     {
         let permit = self.try_acquire().map_err(CallError::rejected)?;
         let result = f().await;
-        permit.record(classifier.classify(&result));
+        match verdict(classifier, &result) {
+            Some(outcome) => permit.record(outcome),
+            None => drop(permit),
+        }
         result.map_err(CallError::inner)
     }
 
@@ -353,6 +359,24 @@ impl fmt::Debug for Permit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit").finish_non_exhaustive()
     }
+}
+
+/// What a call's result counts as: the classifier's outcome, or nothing for one of
+/// seawall's refusals made further in (an open circuit, a full bulkhead, a rate limit, a
+/// nested throttle: the backend was not asked, and counting it as a rejection would keep
+/// shedding after the backend recovered, for as long as the window remembers the refusals).
+#[inline]
+pub(super) fn verdict<C, T, E>(classifier: &C, result: &Result<T, E>) -> Option<Outcome>
+where
+    C: Classify<T, E> + ?Sized,
+    E: 'static,
+{
+    if let Err(e) = result {
+        if ErrorKind::of_any(e).is_refusal() {
+            return None;
+        }
+    }
+    Some(classifier.classify(result))
 }
 
 // ===== randomness =====

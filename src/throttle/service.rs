@@ -36,7 +36,8 @@ impl ThrottleLanes {
 /// (an error there would tell a balancer or a buffer that the service is gone for good). The
 /// decision is made in `call`, which, when the call is shed, returns a ready
 /// [`Throttled`](super::Throttled) error (boxed) without calling the inner service. The
-/// response future counts the backend's verdict, as the classifier tells it.
+/// response future counts the backend's verdict, as the classifier tells it; one of
+/// seawall's refusals from further in (an open circuit, a full bulkhead) counts nothing.
 ///
 /// Clones share the throttle and the lanes its calls hold it by: a clone is the inner
 /// service's clone plus one reference count, and allocates nothing of its own.
@@ -88,7 +89,7 @@ impl<S, C> ThrottleService<S, C> {
 impl<S, C, Req> Service<Req> for ThrottleService<S, C>
 where
     S: Service<Req>,
-    S::Error: Into<BoxError>,
+    S::Error: Into<BoxError> + 'static,
     C: Classify<S::Response, S::Error> + Clone,
 {
     type Response = S::Response;

@@ -103,3 +103,33 @@ fn try_acquire_and_record_make_the_same_decisions_as_call() {
     }
     assert_eq!(a.snapshot(), b.snapshot());
 }
+
+/// A seawall refusal from further in (here an open circuit) did not ask the backend: the
+/// throttle counts nothing for it, by the layer and by the bare call, so it does not go on
+/// shedding after the circuit closes.
+#[test]
+fn an_inner_refusal_counts_nothing() {
+    use seawall::circuit_breaker::CircuitBreaker;
+    let time = ManualClock::new();
+    let t = throttle(&time, 2.0);
+    let breaker = CircuitBreaker::default();
+    breaker.force_open();
+    let backend = Backend::default();
+    let mut svc = ServiceBuilder::new()
+        .layer(t.layer())
+        .layer(breaker.layer())
+        .service(backend.service());
+    for _ in 0..10 {
+        let err = call_now(&mut svc, true).unwrap_err();
+        assert_eq!(ErrorKind::of(&*err), ErrorKind::CircuitOpen);
+        let r = poll_once(pin!(t.call(|| breaker.call(|| backend.run(true)))));
+        assert!(matches!(r, Poll::Ready(Err(CallError::Inner(_)))));
+    }
+    assert_eq!(backend.calls(), 0);
+    let s = t.snapshot();
+    assert_eq!((s.requests, s.accepts, s.probability), (0, 0, 0.0));
+    // The backend's own errors still count.
+    breaker.reset();
+    let _ = call_now(&mut svc, false);
+    assert_eq!(t.snapshot().requests, 1);
+}
