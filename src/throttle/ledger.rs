@@ -206,9 +206,11 @@ impl AdaptiveThrottle {
         }
     }
 
-    /// Records a verdict without a permit, as if a call admitted now had ended with it (a
-    /// call that would be shed records nothing). For callers that do their own admission;
-    /// prefer [`try_acquire`](Self::try_acquire).
+    /// Records a verdict without a permit, as if a call admitted now had ended with it. For
+    /// callers that make their own calls and only report; prefer
+    /// [`try_acquire`](Self::try_acquire), which also sheds. A verdict that arrives while
+    /// the draw would shed a call now is not recorded: the local rejection is counted
+    /// instead (one request either way, and an accept only if it was admitted).
     pub fn record(&self, outcome: Outcome) {
         if let Ok(permit) = self.try_acquire() {
             permit.record(outcome);

@@ -68,59 +68,79 @@
 //! how much of the traffic the backend is turning away, so the load a struggling backend sees
 //! from this client falls to about `k` × what it accepts. Use the budget always (retries
 //! must be bounded); add the throttle in front of a dependency that can be overloaded, where
-//! rejecting a request costs it real work (the SRE book's case: a rejection still costs the
-//! backend a fraction of a request's cost, so enough of them overload it anyway). The
-//! throttle goes outside retry, so that each attempt is counted and a shed call is not
-//! retried: outermost first, rate limit, overall timeout, **throttle**, retry, circuit
-//! breaker, bulkhead, per-attempt timeout, the service. (Inside retry, it also works, and
-//! sheds retries alike, but a shed retry then ends the call.)
+//! rejecting a request still costs it work (the SRE book's case: enough cheap rejections
+//! overload a backend anyway, and only the clients can stop sending them).
 //!
 //! Unlike a circuit breaker, the throttle never stops all traffic: the probability stays
-//! below 1, and it falls as accepts come back, with no open period to wait out.
+//! below 1, and it falls as accepts come back, with no open period to wait out. Unlike a
+//! rate limit, it has no fixed rate: it follows what the backend accepts.
+//!
+//! # Where it goes in a stack
+//!
+//! Outermost first: rate limit, overall timeout, retry, **throttle**, circuit breaker,
+//! bulkhead, per-attempt timeout, the service. Inside retry, every attempt is a request, as
+//! the backend sees it (the SRE book's throttle sits under the application's retries), and an
+//! attempt shed locally is one of seawall's refusals, so the call ends there instead of
+//! retrying into an overloaded backend. Outside the breaker, an open circuit's rejections
+//! reach the throttle, which counts nothing for them (nor for any seawall refusal from
+//! further in: the backend was not asked, and counting them would keep the throttle shedding
+//! after the circuit closes). The per-attempt timeout inside it makes a hung call a
+//! rejection rather than a cancellation, which would count nothing.
 //!
 //! # What counts
 //!
 //! - A *request* is counted when its verdict is: the backend's answer ([`Permit::record`],
 //!   or the layer's classifier on the inner result), or a local rejection (counted as a
-//!   request, not an accept, as the SRE book does: that is what keeps raising the probability
-//!   while the backend rejects).
+//!   request and not an accept, as the SRE book does: "requests" are what the application
+//!   attempted, throttled ones included, and that is what keeps the probability up while
+//!   the backend rejects).
 //! - An *accept* is a request whose outcome the classifier does not call
 //!   [`Failure`](crate::Outcome::Failure): `Success`, and `Ignored` too (a 404 or a
 //!   validation error was still accepted and processed by the backend). The default
 //!   classifier takes every `Err` for a rejection; choose one that keeps the overload signals
 //!   (429, 503, timeouts, refused connections) as failures and the rest as accepts. Over
 //!   HTTP, `seawall::http::HttpRetryClassifier` is that classifier (its failures are 408, 429,
-//!   502, 503, 504 and transport failures); `HttpBreakerClassifier` is not (it takes every
-//!   5xx for a failure and a 429 for an accept).
-//! - A call cancelled before its verdict (its future or permit dropped) counts nothing. Put
-//!   a per-attempt timeout inside the throttle, so a hung call ends as a rejection.
+//!   502, 503, 504 and transport failures; any other answer is an accept);
+//!   `HttpBreakerClassifier` is not (it takes every 5xx for a failure, and a 429, the very
+//!   signal of overload, for a success).
+//! - A call cancelled before its verdict (its future or permit dropped) counts nothing: a
+//!   cancellation says nothing about the backend, as for the breaker.
+//! - One of seawall's refusals from further in counts nothing (see above).
 //!
 //! # The window
 //!
 //! Ten buckets of a tenth of the window each: a verdict is forgotten between 0.9 × and
-//! 1 × `window` after it was counted. The probability a call is drawn against is that of every
-//! verdict settled before it (see `window.rs` for when a settlement happens): at once for
-//! each rejection (by the backend or local) and, while calls are shed, for each accept; for
-//! an accept while nothing is shed, at the next settlement (an accept cannot lower a
-//! probability of zero). Under concurrency a verdict that races a settlement is picked up by
-//! the next one.
+//! 1 × `window` after it was counted, never later. A call is drawn against the probability
+//! of the last *settlement* of the window: made by the first call of each bucket, by each
+//! rejection (by the backend or local), and, while calls are shed, by each accept. So a
+//! rejection raises the probability for the very next call, and while calls are shed an
+//! accept lowers it at once. An accept while nothing is shed is only counted (it cannot
+//! lower a probability of zero); the next settlement folds it in. Under concurrency, a
+//! verdict recorded while another caller settles is folded by that caller before it leaves,
+//! or, if it has already settled several times in a row for others, by the next call, before
+//! it decides. Single-threaded on a [`ManualClock`](crate::clock::ManualClock), with a
+//! [`seed`](Builder::seed), every decision is reproducible: the shape for simulations.
 //!
 //! # Cost
 //!
-//! An admitted call reads the clock once (to move the window along, one bucket at a time)
-//! and loads the published probability: while it is zero, there is no draw. Its accept is
-//! one atomic add on a per-thread cache-padded stripe. No lock, no allocation, no shared
+//! An admitted call reads the clock once (to move the window along) and loads the published
+//! probability: while it is zero, there is no draw. Its accept is one atomic add on a
+//! per-thread cache-padded stripe. Holding the throttle while the call runs is one reference
+//! count on a per-thread lane (as the breaker's calls do). No lock, no allocation, no shared
 //! cache line written. A rejection by the backend, a local rejection, the first call of each
 //! bucket, and every accept while calls are shed settle the window: a try-lock nobody waits
-//! on, a read of the 16 stripes, arithmetic over 10 buckets. `benches/throttle.rs` measures
-//! the success path against a bare service; the README's cost table is the place for its
-//! figures.
+//! on, a read of the 16 stripes, arithmetic over 10 buckets, nothing allocated.
+//! `benches/throttle.rs` measures the success path against a bare service; the README's
+//! cost table is the place for its figures.
 //!
-//! Reading no clock when the window is healthy was considered and refused: the stripes carry
-//! no time, so the clock is what dates them; without it, the accepts of a long healthy spell
-//! would be dated either to its start (and a single rejection after it would shed half the
-//! calls: `(1 − 0) / (1 + 1)`) or to its end (and hide the onset of an outage behind old
-//! accepts for a whole window).
+//! The clock read is most of the cost. Reading no clock when the window is healthy was
+//! considered and refused: the stripes carry no time, so the clock is what dates them;
+//! without it, the accepts of a long healthy spell would be dated either to its start (and a
+//! single rejection after it would shed half the calls: `(1 − 0) / (1 + 1)`) or to its end
+//! (and hide the onset of an outage behind old accepts for a whole window). Where the read
+//! matters, give the throttle a [`ManualClock`](crate::clock::ManualClock) that a task
+//! advances every few milliseconds: a call then loads a number instead of reading a clock,
+//! and the window's edges move in those steps.
 //!
 //! # Memory
 //!
