@@ -110,8 +110,9 @@ impl AdaptiveThrottle {
     /// A point-in-time view of the window. Settles it first (one clock read), so every
     /// verdict recorded before the call is counted, and buckets past the window are gone;
     /// if another caller is settling at that moment, the view is the last one published.
-    /// A settlement changes no decision to come except by making it more current: how often
-    /// snapshots are taken never makes the throttle shed more or less.
+    /// Like any settlement, it dates the counts made since the previous one (never later
+    /// than they were made): taking snapshots often only brings that dating closer to the
+    /// truth, which can change later decisions only in that direction.
     ///
     /// ```
     /// use seawall::clock::ManualClock;
