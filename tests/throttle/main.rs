@@ -33,6 +33,8 @@ mod agreement;
 mod cancellation;
 mod concurrency;
 mod doubles;
+#[cfg(feature = "http")]
+mod http;
 mod memory;
 mod observation;
 mod probability;
