@@ -59,6 +59,54 @@
 //! # }
 //! ```
 //!
+//! # In a simulation
+//!
+//! The bare API on a [`ManualClock`](crate::clock::ManualClock) with a
+//! [`seed`](Builder::seed) is deterministic: the same calls in the same order make the same
+//! decisions, so a simulation can step time and script the backend's answers.
+//!
+//! ```
+//! use seawall::clock::ManualClock;
+//! use seawall::throttle::AdaptiveThrottle;
+//! use seawall::Outcome;
+//! use std::time::Duration;
+//!
+//! let time = ManualClock::new();
+//! let throttle = AdaptiveThrottle::builder()
+//!     .clock(time.clone())
+//!     .window(Duration::from_secs(2))
+//!     .seed(1)
+//!     .build()
+//!     .expect("valid configuration");
+//! // 10 requests every 100 ms; from the 20th tick on, the backend can take only 3 of them.
+//! let (mut sent, mut accepted, mut shed) = (0, 0, 0);
+//! for tick in 0..100 {
+//!     time.advance(Duration::from_millis(100));
+//!     let mut taken = 0;
+//!     for _ in 0..10 {
+//!         match throttle.try_acquire() {
+//!             Ok(permit) => {
+//!                 let accept = tick < 20 || taken < 3;
+//!                 taken += 1;
+//!                 if tick >= 80 {
+//!                     sent += 1;
+//!                     accepted += u32::from(accept);
+//!                 }
+//!                 permit.record(if accept { Outcome::Success } else { Outcome::Failure });
+//!             }
+//!             Err(_) => shed += 1,
+//!         }
+//!     }
+//! }
+//! // Over the last 2 s the backend got about k = 2 requests per accept, not 10 per 3.
+//! assert!(shed > 200, "{shed} shed");
+//! assert_eq!(accepted, 60);
+//! assert!((100..=140).contains(&sent), "{sent} sent");
+//! let s = throttle.snapshot();
+//! assert_eq!(s.probability, seawall::throttle::rejection_probability(s.requests, s.accepts, 2.0));
+//! assert!(s.probability > 0.3 && s.probability < 0.5, "{s:?}");
+//! ```
+//!
 //! # Throttle or retry budget
 //!
 //! Both keep a client from piling load onto a sick dependency; they act on different calls.
