@@ -77,3 +77,31 @@ fn everything_is_freed_when_the_last_handle_goes() {
     }
     assert_eq!(alloc::live_bytes(), live, "bytes left allocated");
 }
+
+/// The figures the docs give: the ledger (16 stripes of 128 bytes, the buckets, the
+/// configuration) and its handle's lane; a layer adds a lane per core (at most 8, 256 bytes
+/// each).
+#[test]
+fn a_throttle_takes_about_three_kibibytes_and_a_layer_a_lane_per_core() {
+    let _ = throttle(&ManualClock::new(), 2.0); // warm up
+    let before = alloc::live_bytes();
+    let time = ManualClock::new();
+    let after_clock = alloc::live_bytes();
+    let t = throttle(&time, 2.0);
+    let throttle_bytes = alloc::live_bytes() - after_clock;
+    let layer = t.layer();
+    let layer_bytes = alloc::live_bytes() - after_clock - throttle_bytes;
+    println!(
+        "throttle {throttle_bytes} B, layer {layer_bytes} B, clock {} B",
+        after_clock - before
+    );
+    assert!(
+        (2_048..=3_584).contains(&throttle_bytes),
+        "{throttle_bytes}"
+    );
+    assert!(
+        (256..=8 * 256 + 128).contains(&layer_bytes),
+        "{layer_bytes}"
+    );
+    drop((t, layer));
+}
