@@ -193,8 +193,10 @@
 //! # Memory
 //!
 //! Nothing is leaked: a throttle is one reference-counted allocation (the stripes, the
-//! buckets, the configuration, the listeners), held by every handle, layer, service and
-//! [`Permit`], and freed when the last of them goes.
+//! buckets, the configuration, the listeners: about 3 KiB, most of it the 16 cache-padded
+//! stripes), held by every handle, layer, service and [`Permit`], and freed when the last
+//! of them goes. A layer adds one 256-byte lane per core (at most 8), shared by every
+//! service it builds.
 
 mod config;
 mod error;
