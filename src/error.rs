@@ -118,8 +118,8 @@ impl ErrorKind {
     }
 
     /// Whether this kind is one of seawall's own refusals (an open circuit, an exhausted
-    /// retry budget, a rate limit, a full bulkhead, a local throttle): the dependency was not asked, so
-    /// seawall's retry does not retry it unless told to. A timeout is not a refusal: the
+    /// retry budget, a rate limit, a full bulkhead, a local throttle): the dependency was not
+    /// asked, so seawall's retry does not retry it unless told to. A timeout is not a refusal: the
     /// dependency was asked and did not answer.
     pub const fn is_refusal(self) -> bool {
         matches!(

@@ -23,9 +23,9 @@ use crate::error::ConfigError;
 /// The default retry classifier: a success is final, an error is retryable.
 ///
 /// seawall's own refusals (an open circuit, an inner budget's refusal, a local throttle's
-/// [`Throttled`](crate::throttle::Throttled)) are not retried
-/// whatever the classifier says: the policy sets them aside before it asks any classifier,
-/// unless told otherwise with [`Builder::retry_refusals`].
+/// [`Throttled`](crate::throttle::Throttled)) are not retried whatever the classifier says:
+/// the policy sets them aside before it asks any classifier, unless told otherwise with
+/// [`Builder::retry_refusals`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DefaultRetryClassifier;
 
