@@ -7,8 +7,8 @@
 //! high half, accepts in the low half), on a cache line no other stripe shares. No lock, no
 //! clock, no shared line. The stripes are cumulative; a *settlement* reads them all, takes
 //! the difference from what the previous settlement read (the counts made since), folds it
-//! into a bucket, sums the window and publishes the totals and the rejection probability. Calls
-//! decide from what was published: one load.
+//! into a bucket, sums the window and publishes the totals and the rejection probability.
+//! Calls decide from what was published: one load.
 //!
 //! One caller settles at a time, under the `gate` word (a try-lock nobody waits on: a caller
 //! that finds it taken leaves its count on its stripe, raises the `DIRTY` bit and goes on;
@@ -33,7 +33,10 @@
 //! Settlements are made: by the first admission in each new bucket; by every verdict the
 //! backend did not accept and every local rejection (each raises the probability, so the next
 //! call must see it); by accepts while the throttle sheds (each lowers it, so recovery is
-//! seen at once); and by a stripe every `SETTLE_EVERY` requests. An accept while the
+//! seen at once); by a stripe every `SETTLE_EVERY` requests; and by the first admission
+//! that finds the `DIRTY` bit left behind with the gate free, before it decides. So once a
+//! verdict's caller has returned, the next decision counts it, unless a settlement is
+//! running at that very moment (which folds it before it leaves). An accept while the
 //! throttle sheds nothing only adds to its stripe: it cannot lower a probability of zero, and
 //! the next settlement folds it in.
 
