@@ -36,9 +36,9 @@
 //! seen at once); by a stripe every `SETTLE_EVERY` requests; and by the first admission
 //! that finds the `DIRTY` bit left behind with the gate free, before it decides. So once a
 //! verdict's caller has returned, the next decision counts it, unless a settlement is
-//! running at that very moment (which folds it before it leaves). An accept while the
-//! throttle sheds nothing only adds to its stripe: it cannot lower a probability of zero, and
-//! the next settlement folds it in.
+//! running at that very moment (which folds it before it leaves, or leaves it to the next
+//! admission). An accept while the throttle sheds nothing only adds to its stripe: it cannot
+//! lower a probability of zero, and the next settlement folds it in.
 
 use super::probability::{
     epoch, in_window, reaches_settle_mark, rejection_probability, Counts, BUCKETS,
