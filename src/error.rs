@@ -57,6 +57,11 @@ pub enum ErrorKind {
     RateLimited,
     /// A bulkhead refused the call without calling the inner service: every slot was busy.
     BulkheadFull,
+    /// An adaptive throttle shed the call locally, without calling the inner service: the
+    /// dependency has been rejecting most recent calls (Google SRE's client-side throttling,
+    /// [`throttle`](crate::throttle)). Carries the window's counts
+    /// ([`Throttled`](crate::throttle::Throttled)).
+    Throttled,
     /// Anything else: the inner service's own error.
     Inner,
 }
@@ -113,8 +118,8 @@ impl ErrorKind {
     }
 
     /// Whether this kind is one of seawall's own refusals (an open circuit, an exhausted
-    /// retry budget, a rate limit, a full bulkhead): the dependency was not asked, so
-    /// seawall's retry does not retry it unless told to. A timeout is not a refusal: the
+    /// retry budget, a rate limit, a full bulkhead, a local throttle): the dependency was not
+    /// asked, so seawall's retry does not retry it unless told to. A timeout is not a refusal: the
     /// dependency was asked and did not answer.
     pub const fn is_refusal(self) -> bool {
         matches!(
@@ -123,6 +128,7 @@ impl ErrorKind {
                 | ErrorKind::BudgetExhausted
                 | ErrorKind::RateLimited
                 | ErrorKind::BulkheadFull
+                | ErrorKind::Throttled
         )
     }
 
@@ -248,6 +254,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::BudgetExhausted => "retry budget exhausted",
             ErrorKind::RateLimited => "rate limited",
             ErrorKind::BulkheadFull => "bulkhead full",
+            ErrorKind::Throttled => "throttled",
             ErrorKind::Inner => "inner service error",
         })
     }
@@ -466,6 +473,7 @@ mod tests {
     fn refusals_are_seawalls_own() {
         assert!(ErrorKind::CircuitOpen.is_refusal());
         assert!(ErrorKind::BudgetExhausted.is_refusal());
+        assert!(ErrorKind::Throttled.is_refusal());
         assert!(!ErrorKind::Timeout.is_refusal());
         assert!(!ErrorKind::Inner.is_refusal());
     }

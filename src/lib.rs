@@ -27,6 +27,9 @@
 //!   answer wins), idempotent requests only, withdrawing from a retry budget.
 //! - `metrics` (feature `metrics`): the breaker's and retry's events as metrics on the
 //!   `metrics` facade, named as resilience4j's dashboards expect (mapped in the module docs).
+//! - [`throttle`]: Google SRE's client-side adaptive throttling: sheds calls (first
+//!   attempts too) locally while the dependency rejects most of them; refusals are
+//!   `Throttled`.
 //! - [`stack`]: the layers above in the recommended order, with `build()` refusing
 //!   compositions known to misbehave.
 //! - `http` (feature `http`): response classifiers, idempotent-only retries, `Retry-After`,
@@ -126,6 +129,7 @@ pub mod retry;
 mod serialize;
 pub mod stack;
 mod sync;
+pub mod throttle;
 
 pub use bulkhead::{Bulkhead, BulkheadLayer};
 pub use circuit_breaker::{CircuitBreaker, CircuitBreakerLayer};
@@ -135,6 +139,7 @@ pub use fallback::{Fallback, FallbackLayer};
 #[cfg(feature = "rate-limit")]
 pub use rate_limit::{RateLimitLayer, RateLimiter};
 pub use retry::{Backoff, BudgetExhausted, Jitter, Retry, RetryBudget, RetryLayer};
+pub use throttle::{AdaptiveThrottle, ThrottleLayer};
 
 // The README's examples are compiled and run as doc tests (they need the `http`,
 // `rate-limit` and `metrics` features: CI runs them with `--all-features`).

@@ -441,13 +441,18 @@ async fn hedge_budget_refusals_are_counted_and_send_nothing() {
 
 // ===== fallback =====
 
+/// `used` and `failed` by kind, in the order of `KINDS` but for `throttled` (never answered
+/// in these scenarios: always 0).
 fn fallback_expected(used: [u64; 6], failed: [u64; 6]) -> BTreeMap<String, V> {
-    const KINDS: [&str; 6] = [
+    let with_throttled = |a: [u64; 6]| [a[0], a[1], a[2], a[3], a[4], 0, a[5]];
+    let (used, failed) = (with_throttled(used), with_throttled(failed));
+    const KINDS: [&str; 7] = [
         "circuit_open",
         "timeout",
         "budget_exhausted",
         "rate_limited",
         "bulkhead_full",
+        "throttled",
         "inner",
     ];
     let mut m = BTreeMap::new();

@@ -17,13 +17,15 @@ const fn bit(kind: ErrorKind) -> u8 {
         ErrorKind::RateLimited => 1 << 3,
         ErrorKind::BulkheadFull => 1 << 4,
         ErrorKind::Inner => 1 << 5,
+        ErrorKind::Throttled => 1 << 6,
     }
 }
 
 const REFUSALS: u8 = bit(ErrorKind::CircuitOpen)
     | bit(ErrorKind::BudgetExhausted)
     | bit(ErrorKind::RateLimited)
-    | bit(ErrorKind::BulkheadFull);
+    | bit(ErrorKind::BulkheadFull)
+    | bit(ErrorKind::Throttled);
 /// The default: the dependency gave no answer (it was not asked, or did not answer in time).
 const DEFAULT: u8 = REFUSALS | bit(ErrorKind::Timeout);
 const ANY: u8 = u8::MAX;

@@ -22,7 +22,7 @@ use tower::load_shed::error::Overloaded;
 /// |---|---|---|
 /// | [`CircuitOpen`] | 14 UNAVAILABLE | the time to the next probe, in ms |
 /// | [`RetryAfterTooLong`] | 14 UNAVAILABLE | the wait the dependency asked for |
-/// | [`ErrorKind::BudgetExhausted`], [`ErrorKind::BulkheadFull`] | 14 UNAVAILABLE | none |
+/// | [`ErrorKind::BudgetExhausted`], [`ErrorKind::BulkheadFull`], [`ErrorKind::Throttled`] | 14 UNAVAILABLE | none |
 /// | `RateLimited` (feature `rate-limit`) | 8 RESOURCE_EXHAUSTED | the time to the next free slot |
 /// | [`ErrorKind::Timeout`] | 4 DEADLINE_EXCEEDED | none |
 /// | tower's `Overloaded`, a transport failure ([`is_transport_failure`](crate::http::is_transport_failure)) | 14 UNAVAILABLE | none |
@@ -35,7 +35,7 @@ pub fn grpc_rejection_response<B: Default>(err: &(dyn Error + 'static)) -> Respo
             14u16,
             find_in_chain::<CircuitOpen>(err).map(|o| o.retry_in()),
         ),
-        ErrorKind::BudgetExhausted | ErrorKind::BulkheadFull => (14, None),
+        ErrorKind::BudgetExhausted | ErrorKind::BulkheadFull | ErrorKind::Throttled => (14, None),
         #[cfg(feature = "rate-limit")]
         ErrorKind::RateLimited => (
             8,
@@ -117,6 +117,9 @@ mod tests {
             assert_eq!(limited.headers()["grpc-status"], "8");
             assert_eq!(limited.headers()["grpc-retry-pushback-ms"], "1200");
         }
+        let throttled = answer(Box::new(crate::throttle::Throttled::new(100, 10, 0.8)));
+        assert_eq!(throttled.headers()["grpc-status"], "14");
+        assert!(throttled.headers().get("grpc-retry-pushback-ms").is_none());
         let shed = answer(Box::new(Overloaded::new()));
         assert_eq!(shed.headers()["grpc-status"], "14");
         let reset = answer(Box::new(std::io::Error::from(

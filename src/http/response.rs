@@ -28,7 +28,7 @@ use crate::retry::RetryAfterTooLong;
 /// |---|---|
 /// | [`CircuitOpen`] | 503 Service Unavailable, `Retry-After`: the time to the next probe in whole seconds, rounded up (at least 1) |
 /// | [`RetryAfterTooLong`] | 503, `Retry-After`: the wait the dependency asked for, rounded up |
-/// | [`ErrorKind::BudgetExhausted`], [`ErrorKind::BulkheadFull`] | 503, no `Retry-After` |
+/// | [`ErrorKind::BudgetExhausted`], [`ErrorKind::BulkheadFull`], [`ErrorKind::Throttled`] | 503, no `Retry-After` |
 /// | `RateLimited` (feature `rate-limit`) | 429 Too Many Requests, `Retry-After`: the time to the next free slot, rounded up |
 /// | [`ErrorKind::Timeout`] | 504 Gateway Timeout |
 /// | tower's `Overloaded` (`LoadShed`: the service was not ready) | 503, no `Retry-After` |
@@ -66,7 +66,7 @@ pub fn rejection_response<B: Default>(err: &(dyn Error + 'static)) -> Response<B
             StatusCode::SERVICE_UNAVAILABLE,
             find_in_chain::<CircuitOpen>(err).map(|open| open.retry_in()),
         ),
-        ErrorKind::BudgetExhausted | ErrorKind::BulkheadFull => {
+        ErrorKind::BudgetExhausted | ErrorKind::BulkheadFull | ErrorKind::Throttled => {
             (StatusCode::SERVICE_UNAVAILABLE, None)
         }
         #[cfg(feature = "rate-limit")]
@@ -339,6 +339,9 @@ mod tests {
             assert_eq!(limited.status(), 429);
             assert_eq!(limited.headers()[header::RETRY_AFTER], "2");
         }
+        let throttled = answer(Box::new(crate::throttle::Throttled::new(100, 10, 0.8)));
+        assert_eq!(throttled.status(), 503);
+        assert!(throttled.headers().get(header::RETRY_AFTER).is_none());
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         assert_eq!(answer(Box::new(refused)).status(), 502);
         let too_long = answer(Box::new(RetryAfterTooLong::new(

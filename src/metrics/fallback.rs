@@ -12,12 +12,13 @@ const USED: &str = "resilience.fallback.used";
 const FAILED: &str = "resilience.fallback.failed";
 
 /// Every kind's label, in the order of the handle arrays.
-const KINDS: [&str; 6] = [
+const KINDS: [&str; 7] = [
     "circuit_open",
     "timeout",
     "budget_exhausted",
     "rate_limited",
     "bulkhead_full",
+    "throttled",
     "inner",
 ];
 
@@ -30,7 +31,8 @@ const fn kind_index(kind: ErrorKind) -> usize {
         ErrorKind::BudgetExhausted => 2,
         ErrorKind::RateLimited => 3,
         ErrorKind::BulkheadFull => 4,
-        ErrorKind::Inner => 5,
+        ErrorKind::Throttled => 5,
+        ErrorKind::Inner => 6,
     }
 }
 

@@ -84,7 +84,7 @@
 //!
 //! The `error_kind` of a fallback is the [`ErrorKind`](crate::ErrorKind) of the error it
 //! answered, in snake case: `circuit_open`, `timeout`, `budget_exhausted`, `rate_limited`,
-//! `bulkhead_full`, `inner`. Nothing is recorded for calls a layer passes through untouched
+//! `bulkhead_full`, `throttled`, `inner`. Nothing is recorded for calls a layer passes through untouched
 //! (a rate limiter's or a hedge's admitted calls, a fallback's successes): those layers emit
 //! no event on their success path, which is what keeps it free.
 //!

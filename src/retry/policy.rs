@@ -22,9 +22,10 @@ use crate::error::ConfigError;
 
 /// The default retry classifier: a success is final, an error is retryable.
 ///
-/// seawall's own refusals (an open circuit, an inner budget's refusal) are not retried
-/// whatever the classifier says: the policy sets them aside before it asks any classifier,
-/// unless told otherwise with [`Builder::retry_refusals`].
+/// seawall's own refusals (an open circuit, an inner budget's refusal, a local throttle's
+/// [`Throttled`](crate::throttle::Throttled)) are not retried whatever the classifier says:
+/// the policy sets them aside before it asks any classifier, unless told otherwise with
+/// [`Builder::retry_refusals`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DefaultRetryClassifier;
 
@@ -547,7 +548,7 @@ impl Builder {
     }
 
     /// Whether seawall's own refusals ([`ErrorKind::is_refusal`](crate::ErrorKind::is_refusal): an open circuit, an inner
-    /// budget's refusal) are retried like any other error (default `false`). Off, they are
+    /// budget's refusal, a throttle's local rejection) are retried like any other error (default `false`). Off, they are
     /// returned at once, before any classifier is asked: the dependency was not called, and
     /// retrying would only hammer the layer that refused (or multiply nested retries).
     pub fn retry_refusals(mut self, retry: bool) -> Self {

@@ -137,15 +137,22 @@ async fn refusals_from_layers_inside_are_ignored_not_failures() {
         .service(service_fn(|()| async { Ok::<_, BoxError>(()) }));
     for _ in 0..5 {
         let e = svc.ready().await.unwrap().call(()).await.unwrap_err();
-        assert_eq!(seawall::ErrorKind::of(&*e), seawall::ErrorKind::BulkheadFull);
+        assert_eq!(
+            seawall::ErrorKind::of(&*e),
+            seawall::ErrorKind::BulkheadFull
+        );
     }
     assert_eq!(breaker.state(), State::Closed);
     // A classifier that calls every error a failure is not asked about a refusal either.
     let mut strict = ServiceBuilder::new()
-        .layer(breaker.layer().classifier(|r: &Result<(), BoxError>| match r {
-            Ok(_) => Outcome::Success,
-            Err(_) => Outcome::Failure,
-        }))
+        .layer(
+            breaker
+                .layer()
+                .classifier(|r: &Result<(), BoxError>| match r {
+                    Ok(_) => Outcome::Success,
+                    Err(_) => Outcome::Failure,
+                }),
+        )
         .layer(bulkhead.layer())
         .service(service_fn(|()| async { Ok::<_, BoxError>(()) }));
     for _ in 0..5 {
