@@ -1,4 +1,5 @@
-//! The `metrics` feature for the bulkhead, the rate limiter, the hedge and the fallback:
+//! The `metrics` feature for the bulkhead, the rate limiter, the hedge, the fallback and the
+//! adaptive throttle:
 //! scripted scenarios against a `DebuggingRecorder` (one per test, through
 //! `metrics::with_local_recorder`, so tests share no global recorder), asserting every
 //! series of the layer after each step: what must move, and that nothing else did. Time is
@@ -588,4 +589,65 @@ async fn without_a_recorder_every_listener_is_a_quiet_no_op() {
         )
         .await;
     assert_eq!(answer.unwrap(), "cached");
+}
+
+// ===== adaptive throttle =====
+
+fn throttle_expected(rejections: u64, probability: f64) -> BTreeMap<String, V> {
+    BTreeMap::from([
+        n("resilience.throttle.rejections{name=t}".into(), rejections),
+        (
+            "resilience.throttle.probability{name=t}".into(),
+            V::N(probability),
+        ),
+    ])
+}
+
+#[test]
+fn throttle_scenario_counts_local_rejections_and_follows_the_probability() {
+    use seawall::clock::ManualClock;
+    use seawall::throttle::AdaptiveThrottle;
+    use seawall::Outcome;
+
+    let recorder = DebuggingRecorder::new();
+    let snap = Reader::new(&recorder);
+    let clock = ManualClock::new();
+    let throttle = metrics::with_local_recorder(&recorder, || {
+        AdaptiveThrottle::builder()
+            .k(2.0)
+            .window(Duration::from_secs(10))
+            .clock(clock.clone())
+            .seed(7)
+            .with_metrics("t")
+            .build()
+            .unwrap()
+    });
+    assert_eq!(throttle.name(), Some("t"));
+    assert_eq!(snap.read("resilience.throttle"), throttle_expected(0, 0.0));
+
+    // One rejection by the backend: shedding starts, at (1 - 0) / (1 + 1).
+    throttle.record(Outcome::Failure);
+    assert_eq!(snap.read("resilience.throttle"), throttle_expected(0, 0.5));
+
+    // Calls until one is shed (admitted ones are dropped without a verdict: they count
+    // nothing): one rejection, at the probability it was drawn against.
+    let shed = |bound: usize| {
+        (0..bound)
+            .find_map(|_| throttle.try_acquire().err())
+            .expect("a call shed")
+    };
+    let first = shed(100);
+    assert_eq!(
+        snap.read("resilience.throttle"),
+        throttle_expected(1, first.probability())
+    );
+
+    // Another one, not read; then the window passes and the next call finds nothing to
+    // shed: the gauge is written back to 0 (not merely left unwritten).
+    let second = shed(100);
+    assert!(second.probability() > 0.5);
+    clock.advance(Duration::from_secs(11));
+    assert!(throttle.try_acquire().is_ok());
+    assert_eq!(throttle.probability(), 0.0);
+    assert_eq!(snap.read("resilience.throttle"), throttle_expected(2, 0.0));
 }

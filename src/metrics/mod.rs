@@ -81,6 +81,8 @@
 //! | `resilience.hedge.delay` | histogram (seconds) | `name` | a hedge is sent: the delay it waited (fixed, or the latency percentile) |
 //! | `resilience.fallback.used` | counter | `name`, `error_kind` (below) | a call fails with a selected error and the fallback answers it |
 //! | `resilience.fallback.failed` | counter | `name`, `error_kind` (below) | the fallback itself fails (not ready, or its call fails): its error is the call's |
+//! | `resilience.throttle.rejections` | counter | `name` | an adaptive throttle sheds a call locally (`Throttled`) |
+//! | `resilience.throttle.probability` | gauge | `name` | the probability with which it sheds calls: set at each local rejection, when shedding starts (from 0) and when it stops (back to 0) |
 //!
 //! The `error_kind` of a fallback is the [`ErrorKind`](crate::ErrorKind) of the error it
 //! answered, in snake case: `circuit_open`, `timeout`, `budget_exhausted`, `rate_limited`,
@@ -223,6 +225,7 @@ mod hedge;
 #[cfg(feature = "rate-limit")]
 mod rate_limit;
 mod retry;
+mod throttle;
 
 pub use breaker::BreakerMetrics;
 pub use bulkhead::BulkheadMetrics;
@@ -231,6 +234,7 @@ pub use hedge::HedgeMetrics;
 #[cfg(feature = "rate-limit")]
 pub use rate_limit::RateLimitMetrics;
 pub use retry::RetryMetrics;
+pub use throttle::ThrottleMetrics;
 
 /// Adds metrics to a layer's builder in one call: `.with_metrics("payments")`.
 ///
@@ -240,7 +244,8 @@ pub use retry::RetryMetrics;
 /// Also for the bulkhead's, the rate limiters' (feature `rate-limit`) and the hedge's
 /// builders, and for [`Fallback`](crate::fallback::Fallback) and
 /// [`FallbackLayer`](crate::fallback::FallbackLayer): each names its layer and adds its
-/// listener ([`BulkheadMetrics`], `RateLimitMetrics`, [`HedgeMetrics`], [`FallbackMetrics`]).
+/// listener ([`BulkheadMetrics`], `RateLimitMetrics`, [`HedgeMetrics`], [`FallbackMetrics`]),
+/// and for the adaptive throttle's builder ([`ThrottleMetrics`]).
 pub trait WithMetrics: Sized {
     /// Adds this layer's metrics, labelled `name = name`.
     fn with_metrics(self, name: &str) -> Self;
@@ -279,6 +284,13 @@ impl WithMetrics for crate::rate_limit::Builder {
 impl<K> WithMetrics for crate::rate_limit::KeyedBuilder<K> {
     fn with_metrics(self, name: &str) -> Self {
         self.name(name).listener(RateLimitMetrics::new(name))
+    }
+}
+
+/// Names the throttle and adds a [`ThrottleMetrics`].
+impl WithMetrics for crate::throttle::Builder {
+    fn with_metrics(self, name: &str) -> Self {
+        self.name(name).listener(ThrottleMetrics::new(name))
     }
 }
 
