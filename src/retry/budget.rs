@@ -117,6 +117,17 @@ const BUCKETS: usize = 10;
 
 const NANOS_PER_SEC: f64 = 1e9;
 
+/// The default [`ratio`](BudgetBuilder::ratio).
+const DEFAULT_RATIO: f64 = 0.5;
+/// The default [`min_per_sec`](BudgetBuilder::min_per_sec).
+const DEFAULT_MIN_PER_SEC: u32 = 10;
+/// The default [`failure_streak`](BudgetBuilder::failure_streak).
+const DEFAULT_FAILURE_STREAK: u32 = 3;
+
+/// How far below a whole token a balance still pays for a retry: the rounding of `f64` sums,
+/// far below any fraction the settings can make on purpose.
+const ROUNDING: f64 = 1e-9;
+
 /// The shortest `period` the builder accepts.
 const MIN_PERIOD: Duration = Duration::from_millis(1);
 
@@ -188,6 +199,15 @@ struct Terms {
     /// The period in nanoseconds (at least 1): bucket `n` is the time from `n × period / 10`
     /// up to `(n + 1) × period / 10`, exactly.
     period_nanos: u64,
+    /// The most retries granted within one failure streak (at least 1).
+    failure_streak: u64,
+}
+
+impl Terms {
+    /// The most the floor holds: one retry (or less, never: `min_per_sec` is whole).
+    fn floor_cap(&self) -> f64 {
+        self.min_per_sec.min(1.0)
+    }
 }
 
 impl Terms {
@@ -223,8 +243,11 @@ struct Ledger {
     /// The window: bucket number `n` (see [`Terms::bucket`]) lives at `n % BUCKETS`. Holds
     /// only the buckets of the last period: settling clears those that left it.
     window: [Bucket; BUCKETS],
-    /// The floor's tokens, at most `min_per_sec`.
+    /// The floor's tokens, at most one (see [`Terms::floor_cap`]).
     floor: f64,
+    /// The withdrawals since the last settlement that found a new success (net of refunds):
+    /// the current failure streak.
+    streak: u64,
 }
 
 /// One stretch of the window.
@@ -241,14 +264,15 @@ fn slot(bucket: u64) -> usize {
 }
 
 impl Ledger {
-    /// A new budget's accounts: nothing earned, one second of the floor.
+    /// A new budget's accounts: nothing earned, one retry of the floor, no streak.
     fn new(now: u64, terms: &Terms) -> Self {
         Ledger {
             at: now,
             successes: 0,
             refunds: 0,
             window: [Bucket::default(); BUCKETS],
-            floor: terms.min_per_sec,
+            floor: terms.floor_cap(),
+            streak: 0,
         }
     }
 
@@ -265,7 +289,12 @@ impl Ledger {
         self.refunds = self.refunds.max(seen.refunds);
 
         let added = terms.min_per_sec * elapsed as f64 / NANOS_PER_SEC;
-        self.floor = (self.floor + added).min(terms.min_per_sec);
+        self.floor = (self.floor + added).min(terms.floor_cap());
+        // A new success, net of refunds, ends the failure streak; a stale count (nothing
+        // new) never does, so a race can only make the streak longer, the budget stricter.
+        if fresh > taken_back {
+            self.streak = 0;
+        }
 
         // Clear the buckets that left the window: all of them after a gap of a period.
         let (from, to) = (terms.bucket(self.at), terms.bucket(now));
@@ -317,15 +346,26 @@ impl Ledger {
         terms.ratio * successes - spent
     }
 
-    /// The retries allowed now, fractional.
+    /// The retries the credit allows now, fractional; zero once the failure streak is at its
+    /// limit (the next withdrawal would be refused whatever the credit).
     fn balance(&self, terms: &Terms) -> f64 {
+        if self.streak >= terms.failure_streak {
+            return 0.0;
+        }
         self.earned(terms).max(0.0) + self.floor
     }
 
-    /// Takes one token, earned credit first, then the floor; `false` if there is not one.
+    /// Counts one more withdrawal in the streak, then takes one token, earned credit first,
+    /// then the floor; `false` if the streak is over its limit or there is not one token.
     fn withdraw(&mut self, terms: &Terms) -> bool {
+        self.streak = self.streak.saturating_add(1);
+        if self.streak > terms.failure_streak {
+            return false;
+        }
         let earned = self.earned(terms).clamp(0.0, 1.0);
-        if earned + self.floor < 1.0 {
+        // Within `ROUNDING` of a whole token is a whole token: ten floor accruals of a tenth
+        // add up to 0.999..., not 1, in `f64`.
+        if earned + self.floor < 1.0 - ROUNDING {
             return false;
         }
         self.window[slot(terms.bucket(self.at))].spent += earned;
@@ -437,6 +477,7 @@ impl fmt::Debug for RetryBudget {
 pub struct BudgetBuilder {
     ratio: f64,
     min_per_sec: u32,
+    failure_streak: u32,
     period: Duration,
     clock: Option<Clock>,
 }
@@ -444,8 +485,9 @@ pub struct BudgetBuilder {
 impl Default for BudgetBuilder {
     fn default() -> Self {
         BudgetBuilder {
-            ratio: 0.2,
-            min_per_sec: 10,
+            ratio: DEFAULT_RATIO,
+            min_per_sec: DEFAULT_MIN_PER_SEC,
+            failure_streak: DEFAULT_FAILURE_STREAK,
             period: Duration::from_secs(1),
             clock: None,
         }
@@ -485,6 +527,21 @@ impl BudgetBuilder {
         self
     }
 
+    /// The most retries granted within one failure streak (default 3; at least 1, or
+    /// `build()` refuses it with [`ConfigError::Zero`]). A failure streak is the withdrawals
+    /// since the budget last saw a new success: when no success comes back, as in a total
+    /// outage, the budget grants this many retries and then none until a success, whatever
+    /// the credit, the floor, the rate or the time (see the [module docs](crate::retry::budget)).
+    ///
+    /// Higher values lose fewer retries to the runs of failures a partial outage has by
+    /// chance (with each call failing with probability `p`, a withdrawal is refused for the
+    /// streak about `p^failure_streak` of the time); lower ones send fewer retries into a total
+    /// outage.
+    pub fn failure_streak(mut self, n: u32) -> Self {
+        self.failure_streak = n;
+        self
+    }
+
     /// The clock to read time from (default: tokio's, created at `build()`).
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = Some(clock);
@@ -503,6 +560,11 @@ impl BudgetBuilder {
         if self.period.is_zero() {
             return Err(ConfigError::Zero { field: "period" });
         }
+        if self.failure_streak == 0 {
+            return Err(ConfigError::Zero {
+                field: "failure_streak",
+            });
+        }
         ConfigError::check_at_least(
             "period",
             self.period.as_secs_f64(),
@@ -513,6 +575,7 @@ impl BudgetBuilder {
             ratio: self.ratio,
             min_per_sec: f64::from(self.min_per_sec),
             period_nanos: duration_to_nanos(self.period).max(1),
+            failure_streak: u64::from(self.failure_streak),
         };
         let ledger = Ledger::new(clock.now_nanos(), &terms);
         Ok(RetryBudget {
@@ -535,11 +598,14 @@ mod tests {
 
     const DAY: Duration = Duration::from_secs(86_400);
 
+    /// A budget with no limit on the failure streak: for the window's and the floor's
+    /// arithmetic (the streak's tests set it).
     fn budget(ratio: f64, floor: u32) -> (RetryBudget, ManualClock) {
         let time = ManualClock::new();
         let b = RetryBudget::builder()
             .ratio(ratio)
             .min_per_sec(floor)
+            .failure_streak(u32::MAX)
             .clock(Clock::from(time.clone()))
             .build()
             .unwrap();
@@ -566,6 +632,7 @@ mod tests {
             ratio,
             min_per_sec,
             period_nanos: 1_000_000_000,
+            failure_streak: u64::MAX,
         }
     }
 
@@ -617,6 +684,7 @@ mod tests {
             ratio: 1000.0,
             min_per_sec: f64::from(u32::MAX),
             period_nanos: 1,
+            failure_streak: u64::MAX,
         };
         let mut ledger = Ledger::new(0, &terms);
         ledger.settle(u64::MAX, counts(u64::MAX, u64::MAX - 1), &terms);
@@ -665,23 +733,24 @@ mod tests {
     // ===== the budget =====
 
     #[test]
-    fn starts_with_one_second_of_floor_only() {
+    fn starts_with_one_retry_of_floor_only() {
         let (b, _) = budget(0.2, 10);
-        assert_eq!(drain(&b), 10);
+        assert_eq!(drain(&b), 1);
     }
 
     #[test]
-    fn floor_accrues_as_a_rate_and_never_banks_more_than_a_second() {
+    fn floor_accrues_as_a_rate_and_never_banks_more_than_one_retry() {
         let (b, time) = budget(0.2, 10);
         drain(&b);
-        time.advance(Duration::from_millis(300));
-        assert_eq!(drain(&b), 3);
+        // 10 a second: one retry every 100 ms, whether asked for at once or spread out.
+        let mut granted = 0;
+        for _ in 0..30 {
+            time.advance(Duration::from_millis(10));
+            granted += drain(&b);
+        }
+        assert_eq!(granted, 3);
         time.advance(Duration::from_secs(60));
-        assert_eq!(
-            drain(&b),
-            10,
-            "a long quiet spell banks one second, not sixty"
-        );
+        assert_eq!(drain(&b), 1, "a long quiet spell banks one retry, not 600");
     }
 
     #[test]
@@ -855,15 +924,15 @@ mod tests {
     #[test]
     fn idle_for_400_days_then_the_floor_refills_and_deposits_still_pay() {
         let (b, time) = budget(0.2, 10);
-        assert_eq!(drain(&b), 10);
+        assert_eq!(drain(&b), 1);
         time.advance(DAY * 400);
-        assert_eq!(drain(&b), 10, "the floor refills after any idle time");
+        assert_eq!(drain(&b), 1, "the floor refills after any idle time");
         deposit(&b, 100);
         assert_eq!(drain(&b), 20, "deposits pay after any idle time");
         time.advance(Duration::from_secs(2));
         assert_eq!(
             drain(&b),
-            10,
+            1,
             "and the budget keeps moving: only the floor is left"
         );
     }
@@ -874,8 +943,8 @@ mod tests {
         deposit(&b, 100);
         time.advance(Duration::MAX); // the clock saturates at u64::MAX nanoseconds
         let balance = b.balance();
-        assert!((balance - 10.0).abs() < 1e-6, "{balance}");
-        assert_eq!(drain(&b), 10);
+        assert!((balance - 1.0).abs() < 1e-6, "{balance}");
+        assert_eq!(drain(&b), 1);
         deposit(&b, 100);
         assert_eq!(drain(&b), 20);
     }
@@ -922,6 +991,13 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(e.field(), "min_per_sec");
+        let e = RetryBudget::builder().failure_streak(0).build().unwrap_err();
+        assert_eq!(
+            e,
+            ConfigError::Zero {
+                field: "failure_streak"
+            }
+        );
     }
 
     #[test]
@@ -984,13 +1060,10 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "issue 15: the floor is a one-second reserve"]
     fn the_floor_is_no_reserve_spent_at_once_at_the_onset() {
-        // seawall's design (Retry: Budget; Storms): a floor kept as a reserve that the first failures
-        // spend at once lets a burst of retries through just when the dependency falls over.
-        // Today the floor starts full and refills to a whole second's worth in any quiet
-        // second, and the module docs say so; issue 15 (adaptive budget, storms) redesigns
-        // it. Kept from the review of the budget so that the fix has its test waiting.
+        // seawall's design (Retry: Budget; Storms): a floor kept as a reserve that the first
+        // failures spend at once lets a burst of retries through just when the dependency
+        // falls over. The floor holds one retry at most (it once held a second's worth).
         let (b, time) = budget(0.2, 1000);
         time.advance(Duration::from_secs(60)); // healthy and quiet
         let at_once = drain(&b); // the outage begins: all in the same nanosecond
@@ -998,6 +1071,84 @@ mod tests {
             at_once <= 1,
             "{at_once} floor retries granted in one instant"
         );
+    }
+
+    // ===== the failure streak =====
+
+    fn streaked(streak: u32) -> (RetryBudget, ManualClock) {
+        let time = ManualClock::new();
+        let b = RetryBudget::builder()
+            .ratio(1.0)
+            .min_per_sec(1000)
+            .failure_streak(streak)
+            .clock(Clock::from(time.clone()))
+            .build()
+            .unwrap();
+        (b, time)
+    }
+
+    #[test]
+    fn a_streak_without_a_success_gets_at_most_failure_streak_retries() {
+        // Plenty of credit (a healthy second of 10,000 successes at ratio 1) and a floor of
+        // 1000 a second: the streak alone stops the retries, at once and for as long as no
+        // success comes, a minute of asking every millisecond.
+        let (b, time) = streaked(3);
+        deposit(&b, 10_000);
+        let mut granted = drain(&b);
+        for _ in 0..60_000 {
+            time.advance(Duration::from_millis(1));
+            granted += u32::from(b.withdraw());
+        }
+        assert_eq!(granted, 3);
+        assert_eq!(b.balance(), 0.0, "the balance shows the streak's refusal");
+    }
+
+    #[test]
+    fn one_success_ends_the_streak() {
+        let (b, _) = streaked(2);
+        deposit(&b, 100);
+        assert_eq!(drain(&b), 2);
+        deposit(&b, 1);
+        assert_eq!(drain(&b), 2, "a new success allows another streak");
+        // Refused withdrawals count in the streak too: asking again changes nothing.
+        assert!(!b.withdraw() && !b.withdraw());
+        deposit(&b, 1);
+        assert!(b.withdraw());
+    }
+
+    #[test]
+    fn a_refunded_success_does_not_end_the_streak() {
+        let (b, _) = streaked(1);
+        deposit(&b, 100);
+        assert!(b.withdraw());
+        deposit(&b, 1);
+        b.refund();
+        assert!(!b.withdraw(), "a refunded deposit ended the streak");
+    }
+
+    #[test]
+    fn a_stale_count_never_ends_the_streak() {
+        let terms = Terms {
+            failure_streak: 1,
+            ..terms(1.0, 0.0)
+        };
+        let mut ledger = Ledger::new(0, &terms);
+        ledger.settle(0, counts(10, 0), &terms);
+        assert!(ledger.withdraw(&terms));
+        // A withdrawal that summed the stripes before the one above settled: nothing new.
+        ledger.settle(0, counts(4, 0), &terms);
+        assert!(!ledger.withdraw(&terms));
+        ledger.settle(0, counts(11, 0), &terms);
+        assert!(ledger.withdraw(&terms));
+    }
+
+    #[test]
+    fn time_alone_never_ends_the_streak() {
+        let (b, time) = streaked(1);
+        deposit(&b, 100);
+        assert!(b.withdraw());
+        time.advance(DAY);
+        assert!(!b.withdraw(), "a quiet day ended a streak no success ended");
     }
 
     #[test]
