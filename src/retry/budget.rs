@@ -1,31 +1,64 @@
 //! The retry budget: retries may add at most a ratio of recent successes, plus a small floor
-//! per second. No tower, no async.
+//! per second, and stop after a few when no success comes back. No tower, no async.
+//!
+//! A budget must stop a retry storm (a dependency that falls over gets every failed call
+//! again, up to four times the load it could not carry) without throwing away the retries
+//! that pay (a dependency that fails one call in three answers most retries). The two look
+//! alike to a ratio of successes at the onset: in the first moments of a total outage the
+//! window still holds a healthy second of successes. What tells them apart at once is
+//! whether *any* success still comes back, so the budget keeps two accounts: a failure
+//! streak, which stops the retries of a total outage after `failure_streak` of them, and the
+//! credit of recent successes, which bounds the retries of a partial one.
 //!
 //! # What is guaranteed
 //!
-//! Over the whole life of a budget (all its clones together), with `D` the successes
-//! deposited, `T` the seconds elapsed and `G` the retries granted:
+//! Each bound holds at every moment, for all the clones of a budget together, not on
+//! average. With `G(I)` the retries granted in a stretch of time `I` lasting `T` seconds:
 //!
-//! ```text
-//! G <= ratio × D + min_per_sec × T + min_per_sec
-//! ```
+//! 1. **The failure streak.** A withdrawal that finds no new success since the previous
+//!    withdrawal (deposits net of refunds; see below) extends the streak; one that finds one
+//!    starts a new streak. At most `failure_streak` withdrawals of one streak are granted,
+//!    refused ones counting too. So in any stretch in which no success is deposited:
 //!
-//! (refunds only lower it; it holds up to the rounding of fractions of a token in `f64`, far
-//! below one retry, and exactly while the floor is zero and time stands still). Within that:
+//!    ```text
+//!    G(I) <= failure_streak × (1 + d)
+//!    ```
 //!
-//! - A success never pays for a retry after its `period` is over: no success of a healthy
-//!   spell long past pays at the onset of an outage (a budget must hold at every moment, not
-//!   on average; the floor's one second,
-//!   below, is the one reserve left). The period is kept
-//!   as a window of ten buckets that moves a tenth of the period at a time (exact tenths,
-//!   see [`period`](BudgetBuilder::period)). The earned credit spent within the window at
-//!   any moment never exceeds `ratio` × the successes credited to it: a retry stays in the
-//!   window at least as long as the successes that paid for it.
-//! - The floor accrues at `min_per_sec` a second and never holds more than one second's
-//!   worth; it starts full. So when a healthy dependency falls over, the first failures can
-//!   spend at most `ratio` × the last period's successes plus `min_per_sec` retries at once;
-//!   then the rate applies. Retries spend earned credit first and the floor only when that
-//!   runs out, which keeps the floor for a client with little traffic.
+//!    where `d` is the number of deposits made before `I` that no withdrawal had seen when
+//!    `I` began (a deposit is a relaxed store on its thread's stripe; another thread sees it
+//!    at most once late, and `d` is 0 once the stores are visible). This holds whatever the
+//!    credit, the floor, the rate of failures and the length of `I`: a total outage, after
+//!    any length of healthy traffic, gets at most `failure_streak` retries from each budget
+//!    (3 by default) until the dependency answers again. Time alone never ends a streak;
+//!    first attempts are never refused, so the first success after the outage does.
+//! 2. **The ratio.** Over the whole life of a budget, with `D` the successes deposited:
+//!
+//!    ```text
+//!    G <= ratio × D + min_per_sec × T + 1
+//!    ```
+//!
+//!    (refunds only lower it; it holds up to the rounding of `f64` sums, below a
+//!    billionth of a retry). Within that, a success never pays for a retry after its `period`
+//!    is over: the earned credit spent within the window at any moment never exceeds `ratio`
+//!    × the successes credited to it (a window of ten buckets that moves a tenth of the
+//!    period at a time: see [`period`](BudgetBuilder::period)). A partial outage, in which
+//!    each call fails with probability `p`, wants `p + p² + p³` retries per call against
+//!    `1 - p⁴` successes: `ratio` 0.5 (the default) pays for all of them up to `p` ≈ 0.33
+//!    and bounds the load of any worse one to 1.5 times the successes.
+//! 3. **The floor.** It accrues at `min_per_sec` a second and holds at most one retry: over
+//!    any stretch, the floor pays for at most `1 + min_per_sec × T` retries, so no reserve
+//!    banked in quiet times is spent at once at the onset of an outage. It starts with one
+//!    retry. Retries spend earned credit first and the floor only when that runs out, which
+//!    keeps the floor for a client with little traffic.
+//!
+//! What these bounds cost a partial outage: a withdrawal is refused when the last
+//! `failure_streak` withdrawals found no success between them, which, with independent
+//! failures of probability `p`, happens to about `p^failure_streak` of them (2.7 % at
+//! `p` = 0.3 with the default 3); the `storm` example measures that at least 90 % of the
+//! calls whose first attempt failed still succeed for every `p` up to 0.3.
+//!
+//! Further:
+//!
 //! - Reading [`balance`](RetryBudget::balance) changes nothing: it computes the balance
 //!   without storing it, so how often a budget is read never changes what it grants. A
 //!   withdrawal, granted or refused, does settle the accounts (see below): it can only make
@@ -54,7 +87,8 @@
 //!
 //! A [`refund`](RetryBudget::refund) takes a deposit back: a refunded deposit pays for no
 //! retry once the refund is made (a withdrawal that ran between the deposit and its refund
-//! may have spent it; the refund then leaves the balance that much in debt).
+//! may have spent it; the refund then leaves the balance that much in debt), and a deposit
+//! refunded before a withdrawal saw it ends no streak.
 //!
 //! # What it costs
 //!
@@ -65,6 +99,9 @@
 //!   clock read. Threads are spread over [`STRIPES`] stripes round-robin; two threads that
 //!   share a stripe may, rarely, overwrite each other's increment, which loses successes:
 //!   the budget gets stricter, never looser.
+//! - Nothing is counted per first attempt or per failure outside a withdrawal: the failure
+//!   streak is kept by the withdrawals, from the same counts, under the same lock, so it adds
+//!   nothing to the success path.
 //! - [`withdraw`](RetryBudget::withdraw), one per retry wanted, reads the clock once, sums
 //!   the stripes and settles the accounts under a short lock (a few dozen arithmetic
 //!   operations over the ten buckets, nothing that waits). A lock is fine there: a withdrawal
@@ -97,9 +134,12 @@
 //!    before the stripes (Acquire against the refund's Release), so every deposit a refund
 //!    takes back is counted too, and a deposit and its refund are each applied exactly once
 //!    (the two races the loom models in `tests/loom/budget.rs` found in an earlier design);
-//! 4. the floor: one second's worth at most, topped up at `min_per_sec` per second elapsed.
+//! 4. the floor: one retry at most, topped up at `min_per_sec` per second elapsed;
+//! 5. the failure streak: reset when the counts just read hold more successes than refunds
+//!    not yet credited (a stale count, or a lost increment, resets nothing).
 //!
-//! A withdrawal then takes one token, from the earned balance first, then from the floor.
+//! A withdrawal then counts itself in the streak and, if the streak is within its limit,
+//! takes one token, from the earned balance first, then from the floor.
 
 use std::fmt;
 use std::sync::{Arc, PoisonError};
@@ -133,12 +173,14 @@ const MIN_PERIOD: Duration = Duration::from_millis(1);
 
 /// A shared retry budget, in the style of Finagle's and gRPC's.
 ///
-/// Retries may add at most `ratio` (default 20 %) of the successful calls of the last
+/// Retries may add at most `ratio` (default 50 %) of the successful calls of the last
 /// `period` (default 1 s), plus a floor of `min_per_sec` retries per second (default 10) that
-/// accrues over time and never banks more than one second's worth. A budget with nothing left
-/// refuses the retry; the retry layer then returns the last error wrapped in
-/// [`BudgetExhausted`](super::BudgetExhausted). The [module docs](crate::retry::budget) say exactly what is
-/// guaranteed and what each operation costs.
+/// accrues over time and never holds more than one retry; and when no success comes back,
+/// as in a total outage, at most `failure_streak` retries (default 3) are granted until one
+/// does. A budget with nothing left refuses the retry; the retry layer then returns the last
+/// error wrapped in [`BudgetExhausted`](super::BudgetExhausted). The
+/// [module docs](crate::retry::budget) say exactly what is guaranteed, at every moment, and
+/// what each operation costs; the `storm` example measures it against a retry storm.
 ///
 /// Cloning is cheap (an `Arc`) and clones share one balance: give one budget to every retry
 /// layer in front of the same dependency. Used alone, call [`deposit`](Self::deposit) on each
@@ -156,11 +198,19 @@ const MIN_PERIOD: Duration = Duration::from_millis(1);
 ///     .clock(Clock::from(time.clone()))
 ///     .build()
 ///     .expect("valid budget");
-/// for _ in 0..6 {
+/// for _ in 0..20 {
 ///     budget.deposit();
 /// }
-/// assert!(budget.withdraw() && budget.withdraw()); // 6 successes x 0.5: 3 retries
-/// assert_eq!(budget.balance(), 1.0);
+/// // 20 successes x 0.5: ten retries of credit. But three retries with no success between
+/// // them end the failure streak (3 by default): the fourth is refused, credit or not.
+/// assert!(budget.withdraw() && budget.withdraw() && budget.withdraw());
+/// assert!(!budget.withdraw());
+/// assert_eq!(budget.balance(), 0.0);
+///
+/// // One more success starts a new streak: the credit left pays again.
+/// budget.deposit();
+/// assert_eq!(budget.balance(), 7.5);
+/// assert!(budget.withdraw());
 ///
 /// // A success pays for retries during one period (1 s by default), then never again.
 /// time.advance(Duration::from_secs(1));
@@ -375,7 +425,8 @@ impl Ledger {
 }
 
 impl RetryBudget {
-    /// A builder with the defaults: 20 % of recent successes, 10 retries per second, over 1 s.
+    /// A builder with the defaults: 50 % of the last second's successes, 10 retries per second,
+    /// 3 retries per failure streak.
     pub fn builder() -> BudgetBuilder {
         BudgetBuilder::default()
     }
@@ -468,8 +519,9 @@ impl fmt::Debug for RetryBudget {
 ///
 /// | setting | default |
 /// |---|---|
-/// | [`ratio`](Self::ratio) | 0.2 (retries add at most 20 % of recent successes) |
-/// | [`min_per_sec`](Self::min_per_sec) | 10 retries per second |
+/// | [`ratio`](Self::ratio) | 0.5 (retries add at most 50 % of recent successes) |
+/// | [`min_per_sec`](Self::min_per_sec) | 10 retries per second, one held at most |
+/// | [`failure_streak`](Self::failure_streak) | 3 retries until a success comes back |
 /// | [`period`](Self::period) | 1 s |
 /// | [`clock`](Self::clock) | tokio's clock |
 #[derive(Debug, Clone)]
@@ -495,15 +547,22 @@ impl Default for BudgetBuilder {
 }
 
 impl BudgetBuilder {
-    /// Retries allowed per recent success (default 0.2). Within `0.0..=1000.0`.
+    /// Retries allowed per recent success (default 0.5). Within `0.0..=1000.0`.
+    ///
+    /// It bounds a partial outage: with each call failing with probability `p`, unlimited
+    /// retries want `p + p² + p³` per call (0.42 at `p` = 0.3) against about one success, so
+    /// 0.5 pays for them all up to `p` ≈ 0.33, and caps the load of any worse partial outage
+    /// at 1.5 times the successes. A total outage is stopped by the
+    /// [`failure_streak`](Self::failure_streak), not by the ratio.
     pub fn ratio(mut self, ratio: f64) -> Self {
         self.ratio = ratio;
         self
     }
 
     /// Retries allowed per second whatever the successes (default 10), so that a client with
-    /// little traffic can still retry. Accrues over time; never banks more than one second's
-    /// worth. May be zero if `ratio` is not.
+    /// little traffic can still retry. Accrues over time; never holds more than one retry, so
+    /// a quiet spell banks no burst. Still subject to the
+    /// [`failure_streak`](Self::failure_streak). May be zero if `ratio` is not.
     pub fn min_per_sec(mut self, n: u32) -> Self {
         self.min_per_sec = n;
         self
@@ -548,7 +607,8 @@ impl BudgetBuilder {
         self
     }
 
-    /// Validates the settings and builds the budget. It starts with one second of the floor.
+    /// Validates the settings and builds the budget. It starts with one retry of the floor
+    /// (none if `min_per_sec` is zero) and no streak.
     pub fn build(self) -> Result<RetryBudget, ConfigError> {
         ConfigError::check_within("ratio", self.ratio, 0.0, 1000.0)?;
         if self.ratio == 0.0 && self.min_per_sec == 0 {
