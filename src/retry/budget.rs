@@ -454,8 +454,10 @@ impl RetryBudget {
         self.account.refunds.fetch_add(1, Ordering::Release);
     }
 
-    /// Takes one retry from the budget; `false` when there is none left. Reads the clock once
-    /// and takes a short lock (see the [module docs](crate::retry::budget)).
+    /// Takes one retry from the budget; `false` when there is none left, or when the failure
+    /// streak is at its limit (no new success since the last `failure_streak` withdrawals;
+    /// a refused withdrawal counts in the streak too). Reads the clock once and takes a short
+    /// lock (see the [module docs](crate::retry::budget)).
     pub fn withdraw(&self) -> bool {
         let (now, seen) = self.account.now_and_counts();
         let terms = &self.account.terms;
@@ -464,9 +466,10 @@ impl RetryBudget {
         ledger.withdraw(terms)
     }
 
-    /// The retries the budget would allow right now (a fractional balance). Reads the clock;
-    /// computes on a copy of the accounts and stores nothing, so reading never changes what
-    /// the budget grants.
+    /// The retries the budget would allow right now (a fractional balance; zero while the
+    /// failure streak is at its limit, whatever the credit). Reads the clock; computes on a
+    /// copy of the accounts and stores nothing, so reading never changes what the budget
+    /// grants.
     pub fn balance(&self) -> f64 {
         let (now, seen) = self.account.now_and_counts();
         let terms = &self.account.terms;
@@ -1051,7 +1054,10 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(e.field(), "min_per_sec");
-        let e = RetryBudget::builder().failure_streak(0).build().unwrap_err();
+        let e = RetryBudget::builder()
+            .failure_streak(0)
+            .build()
+            .unwrap_err();
         assert_eq!(
             e,
             ConfigError::Zero {

@@ -331,7 +331,10 @@ fn racing_withdrawals_without_a_success_get_at_most_failure_streak_retries() {
             })
             .collect();
         let granted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
-        assert_eq!(granted, 1, "{granted} retries granted in one failure streak of 1");
+        assert_eq!(
+            granted, 1,
+            "{granted} retries granted in one failure streak of 1"
+        );
         assert_eq!(drain(&budget), 0, "the streak ended without a success");
     });
 }
@@ -361,7 +364,10 @@ fn a_racing_success_starts_at_most_one_new_streak() {
         // Every deposit is visible now: at most one more streak, started by a withdrawal
         // that had not yet seen the racing success, never two.
         let later = drain(&budget) + drain(&budget);
-        assert!(granted + later <= 2, "{granted} + {later} retries for two streaks");
+        assert!(
+            granted + later <= 2,
+            "{granted} + {later} retries for two streaks"
+        );
         budget.deposit();
         assert_eq!(drain(&budget), 1, "a new success starts a new streak");
     });
