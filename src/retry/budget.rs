@@ -34,7 +34,7 @@
 //! 2. **The ratio.** Over the whole life of a budget, with `D` the successes deposited:
 //!
 //!    ```text
-//!    G <= ratio × D + min_per_sec × T + 1
+//!    G <= ratio × D + min_per_sec × T + F
 //!    ```
 //!
 //!    (refunds only lower it; it holds up to the rounding of `f64` sums, below a
@@ -45,11 +45,13 @@
 //!    each call fails with probability `p`, wants `p + p² + p³` retries per call against
 //!    `1 - p⁴` successes: `ratio` 0.5 (the default) pays for all of them up to `p` ≈ 0.33
 //!    and bounds the load of any worse one to 1.5 times the successes.
-//! 3. **The floor.** It accrues at `min_per_sec` a second and holds at most one retry: over
-//!    any stretch, the floor pays for at most `1 + min_per_sec × T` retries, so no reserve
-//!    banked in quiet times is spent at once at the onset of an outage. It starts with one
-//!    retry. Retries spend earned credit first and the floor only when that runs out, which
-//!    keeps the floor for a client with little traffic.
+//! 3. **The floor.** It accrues at `min_per_sec` a second and holds at most
+//!    `F = min(min_per_sec, failure_streak)` retries: over any stretch, the floor pays for at
+//!    most `F + min_per_sec × T` retries. It starts full, so that a client with little
+//!    traffic can retry one call in full at once (3 retries by default); and no reserve
+//!    banked in quiet times can pay for more than one streak at the onset of an outage. Retries
+//!    spend earned credit first and the floor only when that runs out, which keeps the floor
+//!    for a client with little traffic.
 //!
 //! What these bounds cost a partial outage: a withdrawal is refused when the last
 //! `failure_streak` withdrawals found no success between them, which, with independent
@@ -134,7 +136,8 @@
 //!    before the stripes (Acquire against the refund's Release), so every deposit a refund
 //!    takes back is counted too, and a deposit and its refund are each applied exactly once
 //!    (the two races the loom models in `tests/loom/budget.rs` found in an earlier design);
-//! 4. the floor: one retry at most, topped up at `min_per_sec` per second elapsed;
+//! 4. the floor: `min(min_per_sec, failure_streak)` retries at most, topped up at
+//!    `min_per_sec` per second elapsed;
 //! 5. the failure streak: reset when the counts just read hold more successes than refunds
 //!    not yet credited (a stale count, or a lost increment, resets nothing).
 //!
@@ -175,7 +178,8 @@ const MIN_PERIOD: Duration = Duration::from_millis(1);
 ///
 /// Retries may add at most `ratio` (default 50 %) of the successful calls of the last
 /// `period` (default 1 s), plus a floor of `min_per_sec` retries per second (default 10) that
-/// accrues over time and never holds more than one retry; and when no success comes back,
+/// accrues over time and never holds more than one failure streak's worth; and when no
+/// success comes back,
 /// as in a total outage, at most `failure_streak` retries (default 3) are granted until one
 /// does. A budget with nothing left refuses the retry; the retry layer then returns the last
 /// error wrapped in [`BudgetExhausted`](super::BudgetExhausted). The
@@ -254,9 +258,10 @@ struct Terms {
 }
 
 impl Terms {
-    /// The most the floor holds: one retry (or less, never: `min_per_sec` is whole).
+    /// The most the floor holds: one second's worth, and never more than one failure streak
+    /// may spend.
     fn floor_cap(&self) -> f64 {
-        self.min_per_sec.min(1.0)
+        self.min_per_sec.min(self.failure_streak as f64)
     }
 }
 
@@ -293,7 +298,7 @@ struct Ledger {
     /// The window: bucket number `n` (see [`Terms::bucket`]) lives at `n % BUCKETS`. Holds
     /// only the buckets of the last period: settling clears those that left it.
     window: [Bucket; BUCKETS],
-    /// The floor's tokens, at most one (see [`Terms::floor_cap`]).
+    /// The floor's tokens, at most [`Terms::floor_cap`].
     floor: f64,
     /// The withdrawals since the last settlement that found a new success (net of refunds):
     /// the current failure streak.
@@ -314,7 +319,7 @@ fn slot(bucket: u64) -> usize {
 }
 
 impl Ledger {
-    /// A new budget's accounts: nothing earned, one retry of the floor, no streak.
+    /// A new budget's accounts: nothing earned, a full floor, no streak.
     fn new(now: u64, terms: &Terms) -> Self {
         Ledger {
             at: now,
@@ -523,7 +528,7 @@ impl fmt::Debug for RetryBudget {
 /// | setting | default |
 /// |---|---|
 /// | [`ratio`](Self::ratio) | 0.5 (retries add at most 50 % of recent successes) |
-/// | [`min_per_sec`](Self::min_per_sec) | 10 retries per second, one held at most |
+/// | [`min_per_sec`](Self::min_per_sec) | 10 retries per second, one streak's worth (3) held at most |
 /// | [`failure_streak`](Self::failure_streak) | 3 retries until a success comes back |
 /// | [`period`](Self::period) | 1 s |
 /// | [`clock`](Self::clock) | tokio's clock |
@@ -563,9 +568,10 @@ impl BudgetBuilder {
     }
 
     /// Retries allowed per second whatever the successes (default 10), so that a client with
-    /// little traffic can still retry. Accrues over time; never holds more than one retry, so
-    /// a quiet spell banks no burst. Still subject to the
-    /// [`failure_streak`](Self::failure_streak). May be zero if `ratio` is not.
+    /// little traffic can still retry. Accrues over time; never holds more than one second's
+    /// worth nor more than one [`failure_streak`](Self::failure_streak) may spend, so a quiet
+    /// spell banks no burst beyond one streak. Its retries count in the streak like any
+    /// other. May be zero if `ratio` is not.
     pub fn min_per_sec(mut self, n: u32) -> Self {
         self.min_per_sec = n;
         self
@@ -610,8 +616,8 @@ impl BudgetBuilder {
         self
     }
 
-    /// Validates the settings and builds the budget. It starts with one retry of the floor
-    /// (none if `min_per_sec` is zero) and no streak.
+    /// Validates the settings and builds the budget. It starts with a full floor
+    /// (`min(min_per_sec, failure_streak)` retries) and no streak.
     pub fn build(self) -> Result<RetryBudget, ConfigError> {
         ConfigError::check_within("ratio", self.ratio, 0.0, 1000.0)?;
         if self.ratio == 0.0 && self.min_per_sec == 0 {
@@ -796,15 +802,17 @@ mod tests {
     // ===== the budget =====
 
     #[test]
-    fn starts_with_one_retry_of_floor_only() {
+    fn starts_with_one_second_of_floor_only() {
         let (b, _) = budget(0.2, 10);
-        assert_eq!(drain(&b), 1);
+        assert_eq!(drain(&b), 10);
     }
 
     #[test]
-    fn floor_accrues_as_a_rate_and_never_banks_more_than_one_retry() {
+    fn floor_accrues_as_a_rate_and_never_banks_more_than_a_second() {
         let (b, time) = budget(0.2, 10);
         drain(&b);
+        time.advance(Duration::from_millis(300));
+        assert_eq!(drain(&b), 3);
         // 10 a second: one retry every 100 ms, whether asked for at once or spread out.
         let mut granted = 0;
         for _ in 0..30 {
@@ -813,7 +821,27 @@ mod tests {
         }
         assert_eq!(granted, 3);
         time.advance(Duration::from_secs(60));
-        assert_eq!(drain(&b), 1, "a long quiet spell banks one retry, not 600");
+        assert_eq!(
+            drain(&b),
+            10,
+            "a long quiet spell banks one second, not sixty"
+        );
+    }
+
+    #[test]
+    fn the_floor_never_holds_more_than_one_failure_streak() {
+        let time = ManualClock::new();
+        let b = RetryBudget::builder()
+            .ratio(0.0)
+            .min_per_sec(1000)
+            .failure_streak(4)
+            .clock(Clock::from(time.clone()))
+            .build()
+            .unwrap();
+        assert_eq!(drain(&b), 4);
+        time.advance(Duration::from_secs(60));
+        b.deposit(); // a success (paying nothing at ratio 0) ends the streak
+        assert_eq!(drain(&b), 4, "a quiet minute banked more than a streak");
     }
 
     #[test]
@@ -987,15 +1015,15 @@ mod tests {
     #[test]
     fn idle_for_400_days_then_the_floor_refills_and_deposits_still_pay() {
         let (b, time) = budget(0.2, 10);
-        assert_eq!(drain(&b), 1);
+        assert_eq!(drain(&b), 10);
         time.advance(DAY * 400);
-        assert_eq!(drain(&b), 1, "the floor refills after any idle time");
+        assert_eq!(drain(&b), 10, "the floor refills after any idle time");
         deposit(&b, 100);
         assert_eq!(drain(&b), 20, "deposits pay after any idle time");
         time.advance(Duration::from_secs(2));
         assert_eq!(
             drain(&b),
-            1,
+            10,
             "and the budget keeps moving: only the floor is left"
         );
     }
@@ -1006,8 +1034,8 @@ mod tests {
         deposit(&b, 100);
         time.advance(Duration::MAX); // the clock saturates at u64::MAX nanoseconds
         let balance = b.balance();
-        assert!((balance - 1.0).abs() < 1e-6, "{balance}");
-        assert_eq!(drain(&b), 1);
+        assert!((balance - 10.0).abs() < 1e-6, "{balance}");
+        assert_eq!(drain(&b), 10);
         deposit(&b, 100);
         assert_eq!(drain(&b), 20);
     }
@@ -1129,12 +1157,19 @@ mod tests {
     fn the_floor_is_no_reserve_spent_at_once_at_the_onset() {
         // seawall's design (Retry: Budget; Storms): a floor kept as a reserve that the first
         // failures spend at once lets a burst of retries through just when the dependency
-        // falls over. The floor holds one retry at most (it once held a second's worth).
-        let (b, time) = budget(0.2, 1000);
+        // falls over. With the default failure streak, the onset gets one streak (3), not a
+        // second of the floor (1000), however long the quiet spell before.
+        let time = ManualClock::new();
+        let b = RetryBudget::builder()
+            .ratio(0.2)
+            .min_per_sec(1000)
+            .clock(Clock::from(time.clone()))
+            .build()
+            .unwrap();
         time.advance(Duration::from_secs(60)); // healthy and quiet
         let at_once = drain(&b); // the outage begins: all in the same nanosecond
         assert!(
-            at_once <= 1,
+            at_once <= 3,
             "{at_once} floor retries granted in one instant"
         );
     }

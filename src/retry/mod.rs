@@ -45,7 +45,7 @@
 //! let retry = Retry::builder()
 //!     .max_retries(3)
 //!     .backoff(Backoff::exponential(Duration::from_millis(100)).jitter(Jitter::None))
-//!     .budget(RetryBudget::builder().min_per_sec(2).build().expect("valid budget"))
+//!     .budget(RetryBudget::builder().ratio(0.2).min_per_sec(2).build().expect("valid budget"))
 //!     .build()
 //!     .expect("valid policy");
 //!

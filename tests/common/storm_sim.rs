@@ -267,12 +267,10 @@ impl Outcome {
     /// offered load (and one retry): how long the load takes to return to normal.
     pub fn time_to_normal(&self) -> Duration {
         let end = self.outage_bins.end;
-        let last = (end..self.load.len())
-            .filter(|&i| {
-                let retries = self.load[i] - self.offered[i];
-                retries > 1 && f64::from(retries) > 0.05 * f64::from(self.offered[i])
-            })
-            .last();
+        let last = (end..self.load.len()).rev().find(|&i| {
+            let retries = self.load[i] - self.offered[i];
+            retries > 1 && f64::from(retries) > 0.05 * f64::from(self.offered[i])
+        });
         last.map_or(Duration::ZERO, |i| BIN * (i + 1 - end) as u32)
     }
 }

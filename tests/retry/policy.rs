@@ -204,7 +204,7 @@ async fn deadline_stops_retries_that_would_sleep_past_it() {
 
 #[tokio::test(start_paused = true)]
 async fn empty_budget_returns_the_last_error_at_once_and_says_so() {
-    // The floor alone (no streak limit): it holds one retry.
+    // The floor alone: no limit on the failure streak (its calls never succeed).
     let budget = RetryBudget::builder()
         .ratio(0.0)
         .min_per_sec(2)
@@ -219,29 +219,29 @@ async fn empty_budget_returns_the_last_error_at_once_and_says_so() {
     let (svc, calls) = flaky(u32::MAX);
     let mut svc = ServiceBuilder::new().layer(retry.layer()).service(svc);
 
-    // One retry in the budget, then a refusal.
+    // Two retries in the budget, then a refusal.
     let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
-    assert_eq!(calls.lock().unwrap().len(), 2);
+    assert_eq!(calls.lock().unwrap().len(), 3);
     assert_eq!(ErrorKind::of(&*err), ErrorKind::BudgetExhausted);
     assert!(err.to_string().contains("retry budget exhausted"), "{err}");
     let exhausted = err.downcast_ref::<BudgetExhausted>().unwrap();
-    assert_eq!(exhausted.last_error().to_string(), "failure 2");
+    assert_eq!(exhausted.last_error().to_string(), "failure 3");
     assert_eq!(
         std::error::Error::source(exhausted).unwrap().to_string(),
-        "failure 2"
+        "failure 3"
     );
 
     // Still empty: the next call is not retried, and returns without sleeping.
     let start = Instant::now();
     let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
-    assert_eq!(calls.lock().unwrap().len(), 3);
+    assert_eq!(calls.lock().unwrap().len(), 4);
     assert_eq!(start.elapsed(), Duration::ZERO);
     assert_eq!(ErrorKind::of(&*err), ErrorKind::BudgetExhausted);
 
-    // The floor refills at 2 a second, and holds one retry at most.
+    // The floor refills at 2 a second.
     tokio::time::advance(ms(1000)).await;
     let _ = svc.ready().await.unwrap().call(1).await.unwrap_err();
-    assert_eq!(calls.lock().unwrap().len(), 3 + 2);
+    assert_eq!(calls.lock().unwrap().len(), 4 + 3);
 }
 
 #[tokio::test(start_paused = true)]
