@@ -103,12 +103,62 @@ fn a_partial_outage_recovers_nine_in_ten_first_failures_at_near_unlimited_load()
                 (got - want).abs() <= 0.03,
                 "load {got:.3}x, unlimited {want:.3}x: {ctx}"
             );
+            // No backlog of the budget's own: the retries still waiting when the dependency
+            // recovers are those the backoff schedules (up to 2 s for a third retry), no more
+            // than without the budget (up to the draws' noise).
             assert!(
-                budget.time_to_normal() <= Duration::from_secs(1),
-                "the load took over a second to return to normal: {ctx}"
+                f64::from(budget.queued_at_recovery)
+                    <= 1.2 * f64::from(unlimited.queued_at_recovery) + 5.0,
+                "{} retries queued at recovery, {} without the budget: {ctx}",
+                budget.queued_at_recovery,
+                unlimited.queued_at_recovery
+            );
+            assert!(
+                budget.time_to_normal() <= Duration::from_secs(2),
+                "the retries outlasted the backoff: {ctx}"
             );
         }
     }
+}
+
+#[test]
+fn at_100_per_second_the_goals_hold_over_many_draws_with_the_known_exception() {
+    // At 100 requests/s a 100 ms interval holds 10 first attempts, so 1.25x allows two
+    // retries in it. A total outage gets `failure_streak` (3) retries at its onset; the
+    // backoff's jitter spreads them over half a second, and now and then puts all three in
+    // one interval: 1.3x there. Measured over 100 draws, not hidden behind one lucky seed.
+    let (mut over, mut recovered) = (0, Vec::new());
+    for seed in 0..100 {
+        let total = Scenario {
+            seed,
+            ..Scenario::new(100, Failure::Total)
+        };
+        let o = sim::run(&total, Strategy::Seawall);
+        let ctx = context(&o, &total);
+        assert!(o.outage_load() <= 1.10, "retries added over 10 %: {ctx}");
+        let most = (o.outage_bins.start..o.load.len())
+            .map(|i| o.load[i] - o.offered[i])
+            .max()
+            .unwrap_or(0);
+        assert!(most <= 3, "{most} retries in one interval: {ctx}");
+        over += u32::from(o.peak() > 1.25);
+        let partial = Scenario {
+            seed,
+            ..Scenario::new(100, Failure::Partial(0.3))
+        };
+        recovered.push(sim::run(&partial, Strategy::Seawall).recovered_share());
+    }
+    assert!(
+        over <= 10,
+        "{over} of 100 total outages had an interval over 1.25x"
+    );
+    let mean = recovered.iter().sum::<f64>() / recovered.len() as f64;
+    assert!(
+        mean >= 0.93,
+        "{mean:.3} of the first failures recovered on average"
+    );
+    let worst = recovered.iter().copied().fold(1.0, f64::min);
+    assert!(worst >= 0.8, "{worst:.3} recovered in the worst draw");
 }
 
 #[test]
