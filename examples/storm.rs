@@ -64,6 +64,23 @@ fn main() {
             }
         }
     }
+    if full {
+        // The failure streak bounds each budget: many clients with a budget each get
+        // `failure_streak` retries apiece at the onset of a total outage.
+        for clients in [10, 100] {
+            let scenario = Scenario {
+                clients,
+                ..Scenario::new(1000, Failure::Total)
+            };
+            println!(
+                "\n1000 requests/s from {clients} clients with a budget each, total outage, 4 s\n\n{}",
+                sim::HEADER
+            );
+            for strategy in [Strategy::TpsBudget, Strategy::Seawall] {
+                println!("{}", sim::row(&sim::run(&scenario, strategy)));
+            }
+        }
+    }
     plot(plot_to);
 }
 

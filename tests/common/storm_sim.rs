@@ -57,6 +57,9 @@ pub struct Scenario {
     pub failure_latency: Duration,
     /// The rng's seed (jitter and partial failures).
     pub seed: u64,
+    /// The clients (processes) the requests are spread over, round-robin, each with a
+    /// retry policy and budget of its own: 1 by default, every caller sharing one budget.
+    pub clients: u32,
 }
 
 impl Scenario {
@@ -71,6 +74,7 @@ impl Scenario {
             success_latency: Duration::from_millis(20),
             failure_latency: Duration::from_millis(5),
             seed: 15,
+            clients: 1,
         }
     }
 
@@ -283,19 +287,24 @@ fn nanos(d: Duration) -> u64 {
 pub fn run(scenario: &Scenario, strategy: Strategy) -> Outcome {
     let time = ManualClock::new();
     let clock = Clock::from(time.clone());
-    let mut gate = match strategy {
+    let gate = || match strategy {
         Strategy::NoRetry | Strategy::Naive | Strategy::Backoff => Gate::Always,
         Strategy::TpsBudget => Gate::Tps(TpsModel::new(time.clone())),
         Strategy::Seawall => Gate::Budget(
             RetryBudget::builder()
-                .clock(clock)
+                .clock(clock.clone())
                 .build()
                 .expect("the default budget"),
         ),
-        Strategy::SeawallWith(builder) => {
-            Gate::Budget(builder().clock(clock).build().expect("a valid budget"))
-        }
+        Strategy::SeawallWith(builder) => Gate::Budget(
+            builder()
+                .clock(clock.clone())
+                .build()
+                .expect("a valid budget"),
+        ),
     };
+    let mut gates: Vec<Gate> = (0..scenario.clients.max(1)).map(|_| gate()).collect();
+    let clients = gates.len();
     let retries = if matches!(strategy, Strategy::NoRetry) {
         0
     } else {
@@ -357,7 +366,7 @@ pub fn run(scenario: &Scenario, strategy: Strategy) -> Outcome {
             Event::Send(i, n) => (i, n),
             Event::End(i, n, ok) => {
                 if ok {
-                    gate.deposit();
+                    gates[i as usize % clients].deposit();
                     out.succeeded += 1;
                     if first_failed[i as usize] {
                         out.recovered += 1;
@@ -367,7 +376,7 @@ pub fn run(scenario: &Scenario, strategy: Strategy) -> Outcome {
                         first_failed[i as usize] = true;
                         out.first_failed += 1;
                     }
-                    let granted = n < retries && gate.withdraw();
+                    let granted = n < retries && gates[i as usize % clients].withdraw();
                     if granted {
                         let delay = if matches!(strategy, Strategy::Naive) {
                             Duration::ZERO
