@@ -179,9 +179,8 @@ const MIN_PERIOD: Duration = Duration::from_millis(1);
 /// Retries may add at most `ratio` (default 50 %) of the successful calls of the last
 /// `period` (default 1 s), plus a floor of `min_per_sec` retries per second (default 10) that
 /// accrues over time and never holds more than one failure streak's worth; and when no
-/// success comes back,
-/// as in a total outage, at most `failure_streak` retries (default 3) are granted until one
-/// does. A budget with nothing left refuses the retry; the retry layer then returns the last
+/// success comes back, as in a total outage, at most `failure_streak` retries (default 3)
+/// are granted until one does. A budget with nothing left refuses the retry; the retry layer then returns the last
 /// error wrapped in [`BudgetExhausted`](super::BudgetExhausted). The
 /// [module docs](crate::retry::budget) say exactly what is guaranteed, at every moment, and
 /// what each operation costs; the `storm` example measures it against a retry storm.
@@ -263,9 +262,7 @@ impl Terms {
     fn floor_cap(&self) -> f64 {
         self.min_per_sec.min(self.failure_streak as f64)
     }
-}
 
-impl Terms {
     /// The bucket `t` falls in: `⌊t × 10 / period⌋`, exactly, without overflow.
     fn bucket(&self, t: u64) -> u64 {
         let period = self.period_nanos.max(1);
