@@ -430,7 +430,9 @@ impl Builder {
     /// at most what the budget allows. By default the hedge does not deposit into a budget it
     /// is given: the retry that shares it deposits each call's success, and two deposits per
     /// call would double what retries and hedges may add. See
-    /// [`deposit_successes`](Self::deposit_successes).
+    /// [`deposit_successes`](Self::deposit_successes). A hedge counts in the budget's failure
+    /// streak like a retry: while no call succeeds, hedges and retries together get at most
+    /// [`failure_streak`](crate::retry::BudgetBuilder::failure_streak) draws.
     pub fn budget(mut self, budget: RetryBudget) -> Self {
         self.budget = BudgetSetting::Given(budget);
         self
