@@ -192,6 +192,13 @@ fn budget(c: &mut Criterion) {
             black_box(budget.withdraw())
         })
     });
+    // A total outage: no success comes back, the failure streak is over, every withdrawal
+    // is refused (the path every failing call takes in a storm).
+    let budget = RetryBudget::builder().build().unwrap();
+    while budget.withdraw() {}
+    g.bench_function("withdraw, refused (failure streak over)", |b| {
+        b.iter(|| black_box(budget.withdraw()))
+    });
 
     g.bench_function("deposit, 2 threads", |b| {
         b.iter_custom(|iters| {

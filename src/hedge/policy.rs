@@ -160,7 +160,7 @@ impl Default for Hedge {
 
 impl Hedge {
     /// A builder with the defaults: one hedge after a fixed 2 s, drawing from a budget of
-    /// its own (20 % of recent successes + 10 a second).
+    /// its own (50 % of recent successes + 10 a second, 3 per failure streak).
     pub fn builder() -> Builder {
         Builder::default()
     }
@@ -359,7 +359,7 @@ enum BudgetSetting {
 /// | [`min_data_points`](Self::min_data_points) (percentile mode) | 100 in the last full period |
 /// | [`period`](Self::period) (percentile mode) | 10 s |
 /// | [`max_hedges`](Self::max_hedges) | 1 (so at most 2 attempts); at most [`MAX_HEDGES`] |
-/// | [`budget`](Self::budget) / [`no_budget`](Self::no_budget) | a budget of its own: 20 % of recent successes + 10/s (see [`RetryBudget`]) |
+/// | [`budget`](Self::budget) / [`no_budget`](Self::no_budget) | a budget of its own: 50 % of recent successes + 10/s, 3 per failure streak (see [`RetryBudget`]) |
 /// | [`deposit_successes`](Self::deposit_successes) | on with a budget of its own, off with a given one |
 /// | [`listener`](Self::listener) | none |
 /// | [`name`](Self::name) | none |
@@ -437,7 +437,9 @@ impl Builder {
     /// at most what the budget allows. By default the hedge does not deposit into a budget it
     /// is given: the retry that shares it deposits each call's success, and two deposits per
     /// call would double what retries and hedges may add. See
-    /// [`deposit_successes`](Self::deposit_successes).
+    /// [`deposit_successes`](Self::deposit_successes). A hedge counts in the budget's failure
+    /// streak like a retry: while no call succeeds, hedges and retries together get at most
+    /// [`failure_streak`](crate::retry::BudgetBuilder::failure_streak) draws.
     pub fn budget(mut self, budget: RetryBudget) -> Self {
         self.budget = BudgetSetting::Given(budget);
         self

@@ -1,31 +1,66 @@
 //! The retry budget: retries may add at most a ratio of recent successes, plus a small floor
-//! per second. No tower, no async.
+//! per second, and stop after a few when no success comes back. No tower, no async.
+//!
+//! A budget must stop a retry storm (a dependency that falls over gets every failed call
+//! again, up to four times the load it could not carry) without throwing away the retries
+//! that pay (a dependency that fails one call in three answers most retries). The two look
+//! alike to a ratio of successes at the onset: in the first moments of a total outage the
+//! window still holds a healthy second of successes. What tells them apart at once is
+//! whether *any* success still comes back, so the budget keeps two accounts: a failure
+//! streak, which stops the retries of a total outage after `failure_streak` of them, and the
+//! credit of recent successes, which bounds the retries of a partial one.
 //!
 //! # What is guaranteed
 //!
-//! Over the whole life of a budget (all its clones together), with `D` the successes
-//! deposited, `T` the seconds elapsed and `G` the retries granted:
+//! Each bound holds at every moment, for all the clones of a budget together, not on
+//! average. With `G(I)` the retries granted in a stretch of time `I` lasting `T` seconds:
 //!
-//! ```text
-//! G <= ratio × D + min_per_sec × T + min_per_sec
-//! ```
+//! 1. **The failure streak.** A withdrawal that finds no new success since the previous
+//!    withdrawal (deposits net of refunds; see below) extends the streak; one that finds one
+//!    starts a new streak. At most `failure_streak` withdrawals of one streak are granted,
+//!    refused ones counting too. So in any stretch in which no success is deposited:
 //!
-//! (refunds only lower it; it holds up to the rounding of fractions of a token in `f64`, far
-//! below one retry, and exactly while the floor is zero and time stands still). Within that:
+//!    ```text
+//!    G(I) <= failure_streak × (1 + d)
+//!    ```
 //!
-//! - A success never pays for a retry after its `period` is over: no success of a healthy
-//!   spell long past pays at the onset of an outage (a budget must hold at every moment, not
-//!   on average; the floor's one second,
-//!   below, is the one reserve left). The period is kept
-//!   as a window of ten buckets that moves a tenth of the period at a time (exact tenths,
-//!   see [`period`](BudgetBuilder::period)). The earned credit spent within the window at
-//!   any moment never exceeds `ratio` × the successes credited to it: a retry stays in the
-//!   window at least as long as the successes that paid for it.
-//! - The floor accrues at `min_per_sec` a second and never holds more than one second's
-//!   worth; it starts full. So when a healthy dependency falls over, the first failures can
-//!   spend at most `ratio` × the last period's successes plus `min_per_sec` retries at once;
-//!   then the rate applies. Retries spend earned credit first and the floor only when that
-//!   runs out, which keeps the floor for a client with little traffic.
+//!    where `d` is the number of deposits made before `I` that no withdrawal had seen when
+//!    `I` began (a deposit is a relaxed store on its thread's stripe; another thread sees it
+//!    at most once late, and `d` is 0 once the stores are visible). This holds whatever the
+//!    credit, the floor, the rate of failures and the length of `I`: a total outage, after
+//!    any length of healthy traffic, gets at most `failure_streak` retries from each budget
+//!    (3 by default) until the dependency answers again. Time alone never ends a streak;
+//!    first attempts are never refused, so the first success after the outage does.
+//! 2. **The ratio.** Over the whole life of a budget, with `D` the successes deposited:
+//!
+//!    ```text
+//!    G <= ratio × D + min_per_sec × T + F
+//!    ```
+//!
+//!    (refunds only lower it; it holds up to the rounding of `f64` sums, below a
+//!    billionth of a retry). Within that, a success never pays for a retry after its `period`
+//!    is over: the earned credit spent within the window at any moment never exceeds `ratio`
+//!    × the successes credited to it (a window of ten buckets that moves a tenth of the
+//!    period at a time: see [`period`](BudgetBuilder::period)). A partial outage, in which
+//!    each call fails with probability `p`, wants `p + p² + p³` retries per call against
+//!    `1 - p⁴` successes: `ratio` 0.5 (the default) pays for all of them up to `p` ≈ 0.33
+//!    and bounds the load of any worse one to 1.5 times the successes.
+//! 3. **The floor.** It accrues at `min_per_sec` a second and holds at most
+//!    `F = min(min_per_sec, failure_streak)` retries: over any stretch, the floor pays for at
+//!    most `F + min_per_sec × T` retries. It starts full, so that a client with little
+//!    traffic can retry one call in full at once (3 retries by default); and no reserve
+//!    banked in quiet times can pay for more than one streak at the onset of an outage. Retries
+//!    spend earned credit first and the floor only when that runs out, which keeps the floor
+//!    for a client with little traffic.
+//!
+//! What these bounds cost a partial outage: a withdrawal is refused when the last
+//! `failure_streak` withdrawals found no success between them, which, with independent
+//! failures of probability `p`, happens to about `p^failure_streak` of them (2.7 % at
+//! `p` = 0.3 with the default 3); the `storm` example measures that at least 90 % of the
+//! calls whose first attempt failed still succeed for every `p` up to 0.3.
+//!
+//! Further:
+//!
 //! - Reading [`balance`](RetryBudget::balance) changes nothing: it computes the balance
 //!   without storing it, so how often a budget is read never changes what it grants. A
 //!   withdrawal, granted or refused, does settle the accounts (see below): it can only make
@@ -54,7 +89,8 @@
 //!
 //! A [`refund`](RetryBudget::refund) takes a deposit back: a refunded deposit pays for no
 //! retry once the refund is made (a withdrawal that ran between the deposit and its refund
-//! may have spent it; the refund then leaves the balance that much in debt).
+//! may have spent it; the refund then leaves the balance that much in debt), and a deposit
+//! refunded before a withdrawal saw it ends no streak.
 //!
 //! # What it costs
 //!
@@ -65,6 +101,9 @@
 //!   clock read. Threads are spread over [`STRIPES`] stripes round-robin; two threads that
 //!   share a stripe may, rarely, overwrite each other's increment, which loses successes:
 //!   the budget gets stricter, never looser.
+//! - Nothing is counted per first attempt or per failure outside a withdrawal: the failure
+//!   streak is kept by the withdrawals, from the same counts, under the same lock, so it adds
+//!   nothing to the success path.
 //! - [`withdraw`](RetryBudget::withdraw), one per retry wanted, reads the clock once, sums
 //!   the stripes and settles the accounts under a short lock (a few dozen arithmetic
 //!   operations over the ten buckets, nothing that waits). A lock is fine there: a withdrawal
@@ -97,9 +136,13 @@
 //!    before the stripes (Acquire against the refund's Release), so every deposit a refund
 //!    takes back is counted too, and a deposit and its refund are each applied exactly once
 //!    (the two races the loom models in `tests/loom/budget.rs` found in an earlier design);
-//! 4. the floor: one second's worth at most, topped up at `min_per_sec` per second elapsed.
+//! 4. the floor: `min(min_per_sec, failure_streak)` retries at most, topped up at
+//!    `min_per_sec` per second elapsed;
+//! 5. the failure streak: reset when the counts just read hold more successes than refunds
+//!    not yet credited (a stale count, or a lost increment, resets nothing).
 //!
-//! A withdrawal then takes one token, from the earned balance first, then from the floor.
+//! A withdrawal then counts itself in the streak and, if the streak is within its limit,
+//! takes one token, from the earned balance first, then from the floor.
 
 use std::fmt;
 use std::sync::{Arc, PoisonError};
@@ -117,17 +160,30 @@ const BUCKETS: usize = 10;
 
 const NANOS_PER_SEC: f64 = 1e9;
 
+/// The default [`ratio`](BudgetBuilder::ratio).
+const DEFAULT_RATIO: f64 = 0.5;
+/// The default [`min_per_sec`](BudgetBuilder::min_per_sec).
+const DEFAULT_MIN_PER_SEC: u32 = 10;
+/// The default [`failure_streak`](BudgetBuilder::failure_streak).
+const DEFAULT_FAILURE_STREAK: u32 = 3;
+
+/// How far below a whole token a balance still pays for a retry: the rounding of `f64` sums,
+/// far below any fraction the settings can make on purpose.
+const ROUNDING: f64 = 1e-9;
+
 /// The shortest `period` the builder accepts.
 const MIN_PERIOD: Duration = Duration::from_millis(1);
 
 /// A shared retry budget, in the style of Finagle's and gRPC's.
 ///
-/// Retries may add at most `ratio` (default 20 %) of the successful calls of the last
+/// Retries may add at most `ratio` (default 50 %) of the successful calls of the last
 /// `period` (default 1 s), plus a floor of `min_per_sec` retries per second (default 10) that
-/// accrues over time and never banks more than one second's worth. A budget with nothing left
-/// refuses the retry; the retry layer then returns the last error wrapped in
-/// [`BudgetExhausted`](super::BudgetExhausted). The [module docs](crate::retry::budget) say exactly what is
-/// guaranteed and what each operation costs.
+/// accrues over time and never holds more than one failure streak's worth; and when no
+/// success comes back, as in a total outage, at most `failure_streak` retries (default 3)
+/// are granted until one does. A budget with nothing left refuses the retry; the retry layer then returns the last
+/// error wrapped in [`BudgetExhausted`](super::BudgetExhausted). The
+/// [module docs](crate::retry::budget) say exactly what is guaranteed, at every moment, and
+/// what each operation costs; the `storm` example measures it against a retry storm.
 ///
 /// Cloning is cheap (an `Arc`) and clones share one balance: give one budget to every retry
 /// layer in front of the same dependency. Used alone, call [`deposit`](Self::deposit) on each
@@ -145,11 +201,19 @@ const MIN_PERIOD: Duration = Duration::from_millis(1);
 ///     .clock(Clock::from(time.clone()))
 ///     .build()
 ///     .expect("valid budget");
-/// for _ in 0..6 {
+/// for _ in 0..20 {
 ///     budget.deposit();
 /// }
-/// assert!(budget.withdraw() && budget.withdraw()); // 6 successes x 0.5: 3 retries
-/// assert_eq!(budget.balance(), 1.0);
+/// // 20 successes x 0.5: ten retries of credit. But three retries with no success between
+/// // them end the failure streak (3 by default): the fourth is refused, credit or not.
+/// assert!(budget.withdraw() && budget.withdraw() && budget.withdraw());
+/// assert!(!budget.withdraw());
+/// assert_eq!(budget.balance(), 0.0);
+///
+/// // One more success starts a new streak: the credit left pays again.
+/// budget.deposit();
+/// assert_eq!(budget.balance(), 7.5);
+/// assert!(budget.withdraw());
 ///
 /// // A success pays for retries during one period (1 s by default), then never again.
 /// time.advance(Duration::from_secs(1));
@@ -188,9 +252,17 @@ struct Terms {
     /// The period in nanoseconds (at least 1): bucket `n` is the time from `n × period / 10`
     /// up to `(n + 1) × period / 10`, exactly.
     period_nanos: u64,
+    /// The most retries granted within one failure streak (at least 1).
+    failure_streak: u64,
 }
 
 impl Terms {
+    /// The most the floor holds: one second's worth, and never more than one failure streak
+    /// may spend.
+    fn floor_cap(&self) -> f64 {
+        self.min_per_sec.min(self.failure_streak as f64)
+    }
+
     /// The bucket `t` falls in: `⌊t × 10 / period⌋`, exactly, without overflow.
     fn bucket(&self, t: u64) -> u64 {
         let period = self.period_nanos.max(1);
@@ -223,8 +295,11 @@ struct Ledger {
     /// The window: bucket number `n` (see [`Terms::bucket`]) lives at `n % BUCKETS`. Holds
     /// only the buckets of the last period: settling clears those that left it.
     window: [Bucket; BUCKETS],
-    /// The floor's tokens, at most `min_per_sec`.
+    /// The floor's tokens, at most [`Terms::floor_cap`].
     floor: f64,
+    /// The withdrawals since the last settlement that found a new success (net of refunds):
+    /// the current failure streak.
+    streak: u64,
 }
 
 /// One stretch of the window.
@@ -241,14 +316,15 @@ fn slot(bucket: u64) -> usize {
 }
 
 impl Ledger {
-    /// A new budget's accounts: nothing earned, one second of the floor.
+    /// A new budget's accounts: nothing earned, a full floor, no streak.
     fn new(now: u64, terms: &Terms) -> Self {
         Ledger {
             at: now,
             successes: 0,
             refunds: 0,
             window: [Bucket::default(); BUCKETS],
-            floor: terms.min_per_sec,
+            floor: terms.floor_cap(),
+            streak: 0,
         }
     }
 
@@ -265,7 +341,12 @@ impl Ledger {
         self.refunds = self.refunds.max(seen.refunds);
 
         let added = terms.min_per_sec * elapsed as f64 / NANOS_PER_SEC;
-        self.floor = (self.floor + added).min(terms.min_per_sec);
+        self.floor = (self.floor + added).min(terms.floor_cap());
+        // A new success, net of refunds, ends the failure streak; a stale count (nothing
+        // new) never does, so a race can only make the streak longer, the budget stricter.
+        if fresh > taken_back {
+            self.streak = 0;
+        }
 
         // Clear the buckets that left the window: all of them after a gap of a period.
         let (from, to) = (terms.bucket(self.at), terms.bucket(now));
@@ -317,15 +398,26 @@ impl Ledger {
         terms.ratio * successes - spent
     }
 
-    /// The retries allowed now, fractional.
+    /// The retries the credit allows now, fractional; zero once the failure streak is at its
+    /// limit (the next withdrawal would be refused whatever the credit).
     fn balance(&self, terms: &Terms) -> f64 {
+        if self.streak >= terms.failure_streak {
+            return 0.0;
+        }
         self.earned(terms).max(0.0) + self.floor
     }
 
-    /// Takes one token, earned credit first, then the floor; `false` if there is not one.
+    /// Counts one more withdrawal in the streak, then takes one token, earned credit first,
+    /// then the floor; `false` if the streak is over its limit or there is not one token.
     fn withdraw(&mut self, terms: &Terms) -> bool {
+        self.streak = self.streak.saturating_add(1);
+        if self.streak > terms.failure_streak {
+            return false;
+        }
         let earned = self.earned(terms).clamp(0.0, 1.0);
-        if earned + self.floor < 1.0 {
+        // Within `ROUNDING` of a whole token is a whole token: ten floor accruals of a tenth
+        // add up to 0.999..., not 1, in `f64`.
+        if earned + self.floor < 1.0 - ROUNDING {
             return false;
         }
         self.window[slot(terms.bucket(self.at))].spent += earned;
@@ -335,7 +427,8 @@ impl Ledger {
 }
 
 impl RetryBudget {
-    /// A builder with the defaults: 20 % of recent successes, 10 retries per second, over 1 s.
+    /// A builder with the defaults: 50 % of the last second's successes, 10 retries per second,
+    /// 3 retries per failure streak.
     pub fn builder() -> BudgetBuilder {
         BudgetBuilder::default()
     }
@@ -363,8 +456,10 @@ impl RetryBudget {
         self.account.refunds.fetch_add(1, Ordering::Release);
     }
 
-    /// Takes one retry from the budget; `false` when there is none left. Reads the clock once
-    /// and takes a short lock (see the [module docs](crate::retry::budget)).
+    /// Takes one retry from the budget; `false` when there is none left, or when the failure
+    /// streak is at its limit (no new success since the last `failure_streak` withdrawals;
+    /// a refused withdrawal counts in the streak too). Reads the clock once and takes a short
+    /// lock (see the [module docs](crate::retry::budget)).
     pub fn withdraw(&self) -> bool {
         let (now, seen) = self.account.now_and_counts();
         let terms = &self.account.terms;
@@ -373,9 +468,10 @@ impl RetryBudget {
         ledger.withdraw(terms)
     }
 
-    /// The retries the budget would allow right now (a fractional balance). Reads the clock;
-    /// computes on a copy of the accounts and stores nothing, so reading never changes what
-    /// the budget grants.
+    /// The retries the budget would allow right now (a fractional balance; zero while the
+    /// failure streak is at its limit, whatever the credit). Reads the clock; computes on a
+    /// copy of the accounts and stores nothing, so reading never changes what the budget
+    /// grants.
     pub fn balance(&self) -> f64 {
         let (now, seen) = self.account.now_and_counts();
         let terms = &self.account.terms;
@@ -428,8 +524,9 @@ impl fmt::Debug for RetryBudget {
 ///
 /// | setting | default |
 /// |---|---|
-/// | [`ratio`](Self::ratio) | 0.2 (retries add at most 20 % of recent successes) |
-/// | [`min_per_sec`](Self::min_per_sec) | 10 retries per second |
+/// | [`ratio`](Self::ratio) | 0.5 (retries add at most 50 % of recent successes) |
+/// | [`min_per_sec`](Self::min_per_sec) | 10 retries per second, one streak's worth (3) held at most |
+/// | [`failure_streak`](Self::failure_streak) | 3 retries until a success comes back |
 /// | [`period`](Self::period) | 1 s |
 /// | [`clock`](Self::clock) | tokio's clock |
 #[derive(Debug, Clone)]
@@ -437,6 +534,7 @@ impl fmt::Debug for RetryBudget {
 pub struct BudgetBuilder {
     ratio: f64,
     min_per_sec: u32,
+    failure_streak: u32,
     period: Duration,
     clock: Option<Clock>,
 }
@@ -444,8 +542,9 @@ pub struct BudgetBuilder {
 impl Default for BudgetBuilder {
     fn default() -> Self {
         BudgetBuilder {
-            ratio: 0.2,
-            min_per_sec: 10,
+            ratio: DEFAULT_RATIO,
+            min_per_sec: DEFAULT_MIN_PER_SEC,
+            failure_streak: DEFAULT_FAILURE_STREAK,
             period: Duration::from_secs(1),
             clock: None,
         }
@@ -453,15 +552,23 @@ impl Default for BudgetBuilder {
 }
 
 impl BudgetBuilder {
-    /// Retries allowed per recent success (default 0.2). Within `0.0..=1000.0`.
+    /// Retries allowed per recent success (default 0.5). Within `0.0..=1000.0`.
+    ///
+    /// It bounds a partial outage: with each call failing with probability `p`, unlimited
+    /// retries want `p + p² + p³` per call (0.42 at `p` = 0.3) against about one success, so
+    /// 0.5 pays for them all up to `p` ≈ 0.33, and caps the load of any worse partial outage
+    /// at 1.5 times the successes. A total outage is stopped by the
+    /// [`failure_streak`](Self::failure_streak), not by the ratio.
     pub fn ratio(mut self, ratio: f64) -> Self {
         self.ratio = ratio;
         self
     }
 
     /// Retries allowed per second whatever the successes (default 10), so that a client with
-    /// little traffic can still retry. Accrues over time; never banks more than one second's
-    /// worth. May be zero if `ratio` is not.
+    /// little traffic can still retry. Accrues over time; never holds more than one second's
+    /// worth nor more than one [`failure_streak`](Self::failure_streak) may spend, so a quiet
+    /// spell banks no burst beyond one streak. Its retries count in the streak like any
+    /// other. May be zero if `ratio` is not.
     pub fn min_per_sec(mut self, n: u32) -> Self {
         self.min_per_sec = n;
         self
@@ -485,13 +592,29 @@ impl BudgetBuilder {
         self
     }
 
+    /// The most retries granted within one failure streak (default 3; at least 1, or
+    /// `build()` refuses it with [`ConfigError::Zero`]). A failure streak is the withdrawals
+    /// since the budget last saw a new success: when no success comes back, as in a total
+    /// outage, the budget grants this many retries and then none until a success, whatever
+    /// the credit, the floor, the rate or the time (see the [module docs](crate::retry::budget)).
+    ///
+    /// Higher values lose fewer retries to the runs of failures a partial outage has by
+    /// chance (with each call failing with probability `p`, a withdrawal is refused for the
+    /// streak about `p^failure_streak` of the time); lower ones send fewer retries into a total
+    /// outage.
+    pub fn failure_streak(mut self, n: u32) -> Self {
+        self.failure_streak = n;
+        self
+    }
+
     /// The clock to read time from (default: tokio's, created at `build()`).
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = Some(clock);
         self
     }
 
-    /// Validates the settings and builds the budget. It starts with one second of the floor.
+    /// Validates the settings and builds the budget. It starts with a full floor
+    /// (`min(min_per_sec, failure_streak)` retries) and no streak.
     pub fn build(self) -> Result<RetryBudget, ConfigError> {
         ConfigError::check_within("ratio", self.ratio, 0.0, 1000.0)?;
         if self.ratio == 0.0 && self.min_per_sec == 0 {
@@ -503,6 +626,11 @@ impl BudgetBuilder {
         if self.period.is_zero() {
             return Err(ConfigError::Zero { field: "period" });
         }
+        if self.failure_streak == 0 {
+            return Err(ConfigError::Zero {
+                field: "failure_streak",
+            });
+        }
         ConfigError::check_at_least(
             "period",
             self.period.as_secs_f64(),
@@ -513,6 +641,7 @@ impl BudgetBuilder {
             ratio: self.ratio,
             min_per_sec: f64::from(self.min_per_sec),
             period_nanos: duration_to_nanos(self.period).max(1),
+            failure_streak: u64::from(self.failure_streak),
         };
         let ledger = Ledger::new(clock.now_nanos(), &terms);
         Ok(RetryBudget {
@@ -535,11 +664,14 @@ mod tests {
 
     const DAY: Duration = Duration::from_secs(86_400);
 
+    /// A budget with no limit on the failure streak: for the window's and the floor's
+    /// arithmetic (the streak's tests set it).
     fn budget(ratio: f64, floor: u32) -> (RetryBudget, ManualClock) {
         let time = ManualClock::new();
         let b = RetryBudget::builder()
             .ratio(ratio)
             .min_per_sec(floor)
+            .failure_streak(u32::MAX)
             .clock(Clock::from(time.clone()))
             .build()
             .unwrap();
@@ -566,6 +698,7 @@ mod tests {
             ratio,
             min_per_sec,
             period_nanos: 1_000_000_000,
+            failure_streak: u64::MAX,
         }
     }
 
@@ -617,6 +750,7 @@ mod tests {
             ratio: 1000.0,
             min_per_sec: f64::from(u32::MAX),
             period_nanos: 1,
+            failure_streak: u64::MAX,
         };
         let mut ledger = Ledger::new(0, &terms);
         ledger.settle(u64::MAX, counts(u64::MAX, u64::MAX - 1), &terms);
@@ -676,12 +810,35 @@ mod tests {
         drain(&b);
         time.advance(Duration::from_millis(300));
         assert_eq!(drain(&b), 3);
+        // 10 a second: one retry every 100 ms, whether asked for at once or spread out.
+        let mut granted = 0;
+        for _ in 0..30 {
+            time.advance(Duration::from_millis(10));
+            granted += drain(&b);
+        }
+        assert_eq!(granted, 3);
         time.advance(Duration::from_secs(60));
         assert_eq!(
             drain(&b),
             10,
             "a long quiet spell banks one second, not sixty"
         );
+    }
+
+    #[test]
+    fn the_floor_never_holds_more_than_one_failure_streak() {
+        let time = ManualClock::new();
+        let b = RetryBudget::builder()
+            .ratio(0.0)
+            .min_per_sec(1000)
+            .failure_streak(4)
+            .clock(Clock::from(time.clone()))
+            .build()
+            .unwrap();
+        assert_eq!(drain(&b), 4);
+        time.advance(Duration::from_secs(60));
+        b.deposit(); // a success (paying nothing at ratio 0) ends the streak
+        assert_eq!(drain(&b), 4, "a quiet minute banked more than a streak");
     }
 
     #[test]
@@ -922,6 +1079,16 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(e.field(), "min_per_sec");
+        let e = RetryBudget::builder()
+            .failure_streak(0)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            e,
+            ConfigError::Zero {
+                field: "failure_streak"
+            }
+        );
     }
 
     #[test]
@@ -984,20 +1151,102 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "issue 15: the floor is a one-second reserve"]
     fn the_floor_is_no_reserve_spent_at_once_at_the_onset() {
-        // seawall's design (Retry: Budget; Storms): a floor kept as a reserve that the first failures
-        // spend at once lets a burst of retries through just when the dependency falls over.
-        // Today the floor starts full and refills to a whole second's worth in any quiet
-        // second, and the module docs say so; issue 15 (adaptive budget, storms) redesigns
-        // it. Kept from the review of the budget so that the fix has its test waiting.
-        let (b, time) = budget(0.2, 1000);
+        // seawall's design (Retry: Budget; Storms): a floor kept as a reserve that the first
+        // failures spend at once lets a burst of retries through just when the dependency
+        // falls over. With the default failure streak, the onset gets one streak (3), not a
+        // second of the floor (1000), however long the quiet spell before.
+        let time = ManualClock::new();
+        let b = RetryBudget::builder()
+            .ratio(0.2)
+            .min_per_sec(1000)
+            .clock(Clock::from(time.clone()))
+            .build()
+            .unwrap();
         time.advance(Duration::from_secs(60)); // healthy and quiet
         let at_once = drain(&b); // the outage begins: all in the same nanosecond
         assert!(
-            at_once <= 1,
+            at_once <= 3,
             "{at_once} floor retries granted in one instant"
         );
+    }
+
+    // ===== the failure streak =====
+
+    fn streaked(streak: u32) -> (RetryBudget, ManualClock) {
+        let time = ManualClock::new();
+        let b = RetryBudget::builder()
+            .ratio(1.0)
+            .min_per_sec(1000)
+            .failure_streak(streak)
+            .clock(Clock::from(time.clone()))
+            .build()
+            .unwrap();
+        (b, time)
+    }
+
+    #[test]
+    fn a_streak_without_a_success_gets_at_most_failure_streak_retries() {
+        // Plenty of credit (a healthy second of 10,000 successes at ratio 1) and a floor of
+        // 1000 a second: the streak alone stops the retries, at once and for as long as no
+        // success comes, a minute of asking every millisecond.
+        let (b, time) = streaked(3);
+        deposit(&b, 10_000);
+        let mut granted = drain(&b);
+        for _ in 0..60_000 {
+            time.advance(Duration::from_millis(1));
+            granted += u32::from(b.withdraw());
+        }
+        assert_eq!(granted, 3);
+        assert_eq!(b.balance(), 0.0, "the balance shows the streak's refusal");
+    }
+
+    #[test]
+    fn one_success_ends_the_streak() {
+        let (b, _) = streaked(2);
+        deposit(&b, 100);
+        assert_eq!(drain(&b), 2);
+        deposit(&b, 1);
+        assert_eq!(drain(&b), 2, "a new success allows another streak");
+        // Refused withdrawals count in the streak too: asking again changes nothing.
+        assert!(!b.withdraw() && !b.withdraw());
+        deposit(&b, 1);
+        assert!(b.withdraw());
+    }
+
+    #[test]
+    fn a_refunded_success_does_not_end_the_streak() {
+        let (b, _) = streaked(1);
+        deposit(&b, 100);
+        assert!(b.withdraw());
+        deposit(&b, 1);
+        b.refund();
+        assert!(!b.withdraw(), "a refunded deposit ended the streak");
+    }
+
+    #[test]
+    fn a_stale_count_never_ends_the_streak() {
+        let terms = Terms {
+            failure_streak: 1,
+            ..terms(1.0, 0.0)
+        };
+        let mut ledger = Ledger::new(0, &terms);
+        ledger.settle(0, counts(10, 0), &terms);
+        assert!(ledger.withdraw(&terms));
+        // A withdrawal that summed the stripes before the one above settled: nothing new.
+        ledger.settle(0, counts(4, 0), &terms);
+        assert!(!ledger.withdraw(&terms));
+        ledger.settle(0, counts(11, 0), &terms);
+        assert!(ledger.withdraw(&terms));
+    }
+
+    #[test]
+    fn time_alone_never_ends_the_streak() {
+        let (b, time) = streaked(1);
+        deposit(&b, 100);
+        assert!(b.withdraw());
+        time.advance(DAY);
+        assert!(!b.withdraw(), "a quiet day ended a streak no success ended");
     }
 
     #[test]

@@ -9,9 +9,10 @@
 //! 0.5 s, 1 s, 2 s, with full jitter, capped by `max_delay`), or the server's `Retry-After`
 //! when the classifier gives one (capped the same way). It never sleeps past its optional
 //! deadline (which bounds the wait for the inner service's readiness too), and every retry
-//! draws from a shared [`RetryBudget`] (default: 20 % of recent
-//! successes plus 10 a second), so that a sick dependency sees about 1.2 times its load, not
-//! 4 times. An empty budget returns the last error at once, wrapped in [`BudgetExhausted`].
+//! draws from a shared [`RetryBudget`] (default: 50 % of recent
+//! successes plus 10 a second, and at most 3 retries until a success comes back), so that a
+//! dependency that falls over sees its load, not 4 times it, while one that fails some calls
+//! still gets the retries that pay. An empty budget returns the last error at once, wrapped in [`BudgetExhausted`].
 //! The token is taken when the retry is decided and its wait armed, as the last test: a
 //! retry that then never starts (its call is cancelled during the backoff, or the deadline
 //! passes while the inner service is not ready) has spent it, which makes the budget
@@ -53,7 +54,7 @@
 //! let retry = Retry::builder()
 //!     .max_retries(3)
 //!     .backoff(Backoff::exponential(Duration::from_millis(100)).jitter(Jitter::None))
-//!     .budget(RetryBudget::builder().min_per_sec(2).build().expect("valid budget"))
+//!     .budget(RetryBudget::builder().ratio(0.2).min_per_sec(2).build().expect("valid budget"))
 //!     .build()
 //!     .expect("valid policy");
 //!

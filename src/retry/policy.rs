@@ -201,7 +201,8 @@ impl Default for Retry {
 
 impl Retry {
     /// A builder with the defaults: 3 retries, exponential backoff from 500 ms with full
-    /// jitter, a budget of 20 % of recent successes plus 10 retries a second.
+    /// jitter, a budget of 50 % of recent successes plus 10 retries a second, at most 3 until
+    /// a success comes back.
     pub fn builder() -> Builder {
         Builder::default()
     }
@@ -418,7 +419,7 @@ enum BudgetSetting {
 /// |---|---|
 /// | [`max_retries`](Self::max_retries) | 3 (so up to 4 attempts) |
 /// | [`backoff`](Self::backoff) | exponential, 500 ms x2 (0.5 s, 1 s, 2 s), max 30 s, full jitter |
-/// | [`budget`](Self::budget) / [`new_budget`](Self::new_budget) | on: 20 % of recent successes + 10/s (see [`RetryBudget`]) |
+/// | [`budget`](Self::budget) / [`new_budget`](Self::new_budget) | on: 50 % of recent successes + 10/s, 3 per failure streak (see [`RetryBudget`]) |
 /// | [`deadline`](Self::deadline) | none |
 /// | [`attempt_timeout`](Self::attempt_timeout) | none |
 /// | [`on_retry`](Self::on_retry) / [`listener`](Self::listener) | none |

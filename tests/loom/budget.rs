@@ -5,6 +5,9 @@
 //! (`LOOM_MAX_PREEMPTIONS` overrides the bound of 3 used here; each model prints the number of
 //! interleavings it explored.)
 //!
+//! The failure streak's models come last: at most `failure_streak` retries between two
+//! withdrawals that find new successes, however the withdrawals and deposits interleave.
+//!
 //! Time never moves (a `ManualClock` nobody advances) and `min_per_sec(0)`: the balance is then
 //! exactly `ratio` × (successes − refunds) − granted retries (or zero, when a refund took back
 //! credit already spent), which makes the bounds exact. Under loom each thread gets a stripe
@@ -46,11 +49,13 @@ fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
     );
 }
 
-/// A budget whose balance is exactly `ratio` per success: no floor, and time stands still.
+/// A budget whose balance is exactly `ratio` per success: no floor, time stands still, and no
+/// limit on the failure streak (its own models below set one).
 fn budget(ratio: f64) -> RetryBudget {
     RetryBudget::builder()
         .ratio(ratio)
         .min_per_sec(0)
+        .failure_streak(u32::MAX)
         .clock(Clock::from(ManualClock::new()))
         .build()
         .unwrap()
@@ -290,5 +295,80 @@ fn refunds_racing_two_withdrawals_never_pay_for_more_than_the_net_successes() {
             granted.max(1),
             "1 net success paid for {granted} concurrent + {rest} later retries"
         );
+    });
+}
+
+// ===== the failure streak =====
+
+/// A budget with ample credit (ten successes at ratio 1, all deposited before the threads
+/// start) and a failure streak of `streak`.
+fn streaked(streak: u32) -> RetryBudget {
+    let budget = RetryBudget::builder()
+        .ratio(1.0)
+        .min_per_sec(0)
+        .failure_streak(streak)
+        .clock(Clock::from(ManualClock::new()))
+        .build()
+        .unwrap();
+    for _ in 0..10 {
+        budget.deposit();
+    }
+    budget
+}
+
+/// Invariant: with no deposit while they run, withdrawals racing on three threads get at
+/// most `failure_streak` retries in all, though the credit pays for ten, and though each of
+/// them may read the counts before any of the others settles. (Two withdrawals that read the
+/// same total must not each find it new.)
+#[test]
+fn racing_withdrawals_without_a_success_get_at_most_failure_streak_retries() {
+    model("streak_without_success", || {
+        let budget = streaked(1);
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let budget = budget.clone();
+                thread::spawn(move || usize::from(budget.withdraw()))
+            })
+            .collect();
+        let granted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(
+            granted, 1,
+            "{granted} retries granted in one failure streak of 1"
+        );
+        assert_eq!(drain(&budget), 0, "the streak ended without a success");
+    });
+}
+
+/// Invariant: a success deposited while two threads withdraw twice each starts at most one
+/// new streak: at most `failure_streak` × 2 retries in all, and once every thread is done the
+/// streak is over until the next success (which then starts one).
+#[test]
+fn a_racing_success_starts_at_most_one_new_streak() {
+    model("streak_with_a_success", || {
+        let budget = streaked(1);
+        let withdrawer = |budget: RetryBudget| {
+            thread::spawn(move || usize::from(budget.withdraw()) + usize::from(budget.withdraw()))
+        };
+        let a = withdrawer(budget.clone());
+        let depositor = {
+            let budget = budget.clone();
+            thread::spawn(move || budget.deposit())
+        };
+        let b = withdrawer(budget.clone());
+        depositor.join().unwrap();
+        let granted = a.join().unwrap() + b.join().unwrap();
+        assert!(
+            (1..=2).contains(&granted),
+            "{granted} retries granted for two streaks of 1"
+        );
+        // Every deposit is visible now: at most one more streak, started by a withdrawal
+        // that had not yet seen the racing success, never two.
+        let later = drain(&budget) + drain(&budget);
+        assert!(
+            granted + later <= 2,
+            "{granted} + {later} retries for two streaks"
+        );
+        budget.deposit();
+        assert_eq!(drain(&budget), 1, "a new success starts a new streak");
     });
 }

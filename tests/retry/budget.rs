@@ -8,6 +8,12 @@
 //! (ratio 1, no floor) must be paid for by its own success made less than one period before
 //! it: no success pays after its period, however often or rarely the budget is asked.
 //!
+//! # The failure streak
+//!
+//! Over random schedules of deposits, clock steps and withdrawals, a budget never grants more
+//! than `failure_streak` retries between two successes, whatever its credit and floor; and
+//! with ample credit it grants exactly that many, so the streak refuses nothing it should not.
+//!
 //! # Real threads
 //!
 //! Two threads deposit in bulk while two others withdraw,
@@ -264,6 +270,77 @@ proptest! {
             .map_err(|e| TestCaseError::fail(format!("asked often: {e}")))?;
         paid_within_the_true_window(&successes, &rarely_grants)
             .map_err(|e| TestCaseError::fail(format!("asked rarely: {e}")))?;
+    }
+}
+
+/// One step of a streak schedule: the clock moves, maybe successes come, retries are asked.
+fn streak_step() -> impl Strategy<Value = (u64, u32, u32)> {
+    // Successes in a third of the steps: streaks of every length.
+    (
+        0u64..300,
+        prop_oneof![2 => Just(0u32), 1 => 1u32..4],
+        0u32..6,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn no_more_than_failure_streak_retries_between_two_successes(
+        streak in 1u32..5,
+        ratio in prop_oneof![Just(0.1), Just(1.0), Just(1000.0)],
+        floor in prop_oneof![Just(0u32), Just(10), Just(100_000)],
+        steps in prop::collection::vec(streak_step(), 1..100)
+    ) {
+        prop_assume!(ratio > 0.0 || floor > 0);
+        let time = ManualClock::new();
+        let budget = RetryBudget::builder()
+            .ratio(ratio)
+            .min_per_sec(floor)
+            .failure_streak(streak)
+            .clock(Clock::from(time.clone()))
+            .build()
+            .unwrap();
+        let mut since_success = 0;
+        for (advance_ms, successes, asks) in steps {
+            time.advance(Duration::from_millis(advance_ms));
+            for _ in 0..successes {
+                budget.deposit();
+            }
+            if successes > 0 {
+                since_success = 0;
+            }
+            for _ in 0..asks {
+                since_success += u32::from(budget.withdraw());
+                prop_assert!(
+                    since_success <= streak,
+                    "{since_success} retries granted since the last success, streak {streak}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn with_ample_credit_each_success_allows_a_whole_streak(
+        streak in 1u32..5,
+        steps in prop::collection::vec((1u32..4, 0u32..8), 1..50)
+    ) {
+        // Time stands still and each step deposits: credit never runs out (1000 per success).
+        let budget = RetryBudget::builder()
+            .ratio(1000.0)
+            .min_per_sec(0)
+            .failure_streak(streak)
+            .clock(Clock::from(ManualClock::new()))
+            .build()
+            .unwrap();
+        for (successes, asks) in steps {
+            for _ in 0..successes {
+                budget.deposit();
+            }
+            let granted = (0..asks).filter(|_| budget.withdraw()).count() as u32;
+            prop_assert_eq!(granted, asks.min(streak));
+        }
     }
 }
 

@@ -204,9 +204,11 @@ async fn deadline_stops_retries_that_would_sleep_past_it() {
 
 #[tokio::test(start_paused = true)]
 async fn empty_budget_returns_the_last_error_at_once_and_says_so() {
+    // The floor alone: no limit on the failure streak (its calls never succeed).
     let budget = RetryBudget::builder()
         .ratio(0.0)
         .min_per_sec(2)
+        .failure_streak(u32::MAX)
         .build()
         .unwrap();
     let retry = Retry::builder()
@@ -244,9 +246,11 @@ async fn empty_budget_returns_the_last_error_at_once_and_says_so() {
 
 #[tokio::test(start_paused = true)]
 async fn successes_through_the_service_refill_the_budget() {
+    // No streak limit: the ratio alone decides.
     let budget = RetryBudget::builder()
         .ratio(0.5)
         .min_per_sec(0)
+        .failure_streak(u32::MAX)
         .build()
         .unwrap();
     let retry = Retry::builder()

@@ -25,7 +25,15 @@ fn retry(max_retries: u32) -> Retry {
     Retry::builder()
         .max_retries(max_retries)
         .backoff(Backoff::constant(10 * MS).jitter(Jitter::None))
-        .budget(RetryBudget::builder().min_per_sec(1000).build().unwrap())
+        // Ample: these tests are about the stack's order, not the budget (no failure streak
+        // limit, or their calls that never succeed would run out after three draws).
+        .budget(
+            RetryBudget::builder()
+                .min_per_sec(1000)
+                .failure_streak(u32::MAX)
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap()
 }
