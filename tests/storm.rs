@@ -313,3 +313,42 @@ async fn the_simulation_measures_what_the_real_retry_does_in_a_partial_outage() 
         "{ctx}"
     );
 }
+
+/// Seawall's adaptive throttle inside the retry sheds first attempts too: in a long total
+/// outage the load on the dependency falls well below the offered load (the budget alone
+/// holds it at the offered load). Once the dependency recovers the shedding stops, but late:
+/// locally shed requests count as requests (as Google SRE's algorithm has it), so while more
+/// than half of the calls are shed the accepts of the admitted ones cannot bring the
+/// probability down, and shedding lasts until the outage's failures leave the window (two
+/// minutes by default). That is the throttle's price, and why it is not the default.
+#[test]
+fn the_throttle_sheds_first_attempts_in_a_long_outage_and_stops_after_recovery() {
+    let mut scenario = Scenario::new(1_000, Failure::Total);
+    scenario.outage = Duration::from_secs(20);
+    scenario.after = Duration::from_secs(130);
+    let budget = sim::run(&scenario, Strategy::Seawall);
+    let throttled = sim::run(&scenario, Strategy::SeawallThrottled);
+    assert!(budget.outage_load() > 0.99, "{}", sim::row(&budget));
+    assert!(throttled.outage_load() < 0.6, "{}", sim::row(&throttled));
+    // The last second of the outage: most calls shed.
+    let last = throttled.outage_bins.end - 10..throttled.outage_bins.end;
+    let load: u32 = throttled.load[last.clone()].iter().sum();
+    let offered: u32 = throttled.offered[last].iter().sum();
+    assert!(
+        f64::from(load) < 0.3 * f64::from(offered),
+        "{load} of {offered}"
+    );
+    // Recovery: shedding ends once the outage has left the window (2 minutes after its
+    // start, at the latest), then the load is the offered load.
+    let normal = throttled.time_to_normal();
+    assert!(
+        normal > Duration::from_secs(60) && normal <= Duration::from_secs(100),
+        "{normal:?}"
+    );
+    let tail = throttled.outage_bins.end + 1_280..throttled.outage_bins.end + 1_290;
+    assert_eq!(
+        throttled.load[tail.clone()],
+        throttled.offered[tail],
+        "the last second after recovery is back to the offered load"
+    );
+}

@@ -17,6 +17,14 @@
 //! rejection probability" of *Site Reliability Engineering* (O'Reilly, 2016), chapter 21,
 //! "Handling Overload", section "Client-side throttling".
 //!
+//! **Recovery is slow by design.** Shed calls count as requests (as in the book), so once
+//! more than half the calls are shed (with `k` = 2), the accepts of the calls that still go
+//! through cannot bring the probability down: it falls only as the outage's rejections leave
+//! the window. After a long outage the throttle keeps shedding for up to one `window` (two
+//! minutes by default) after the backend is healthy again; after a short one, a few seconds
+//! (the storm simulation, `cargo run --example storm`, shows both). Choose the window for
+//! that trade, and prefer the retry budget alone when goodput right after recovery matters.
+//!
 //! The throttle knows nothing of tower: use it around any async call with
 //! [`AdaptiveThrottle::call`], by hand with [`AdaptiveThrottle::try_acquire`] and
 //! [`Permit::record`], or as a tower middleware with [`ThrottleLayer`]; every path makes the

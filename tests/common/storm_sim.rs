@@ -19,6 +19,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use seawall::clock::{Clock, ManualClock};
 use seawall::retry::{Backoff, RetryBudget};
+use seawall::throttle::{AdaptiveThrottle, Permit};
 
 /// The width of the intervals load is counted in.
 pub const BIN: Duration = Duration::from_millis(100);
@@ -104,17 +105,21 @@ pub enum Strategy {
     Seawall,
     /// The default backoff and a [`RetryBudget`] built from this builder.
     SeawallWith(fn() -> seawall::retry::BudgetBuilder),
-    // throttling: added after merge (seawall's adaptive throttling in front of the retry).
+    /// Seawall's default retry policy (its budget) with an [`AdaptiveThrottle`] with its
+    /// defaults (`k` = 2, a 2-minute window) inside it: every attempt, first attempts too,
+    /// may be shed locally; a shed attempt ends its request (a refusal is not retried).
+    SeawallThrottled,
 }
 
 impl Strategy {
     /// The strategies of the comparison, in the table's order.
-    pub const ALL: [Strategy; 5] = [
+    pub const ALL: [Strategy; 6] = [
         Strategy::NoRetry,
         Strategy::Naive,
         Strategy::Backoff,
         Strategy::TpsBudget,
         Strategy::Seawall,
+        Strategy::SeawallThrottled,
     ];
 
     /// Its name in the table and the plot.
@@ -126,6 +131,7 @@ impl Strategy {
             Strategy::TpsBudget => "TpsBudget-style",
             Strategy::Seawall => "seawall budget",
             Strategy::SeawallWith(_) => "seawall budget (custom)",
+            Strategy::SeawallThrottled => "seawall budget + throttle",
         }
     }
 }
@@ -267,13 +273,15 @@ impl Outcome {
         f64::from(self.recovered) / f64::from(self.first_failed.max(1))
     }
 
-    /// From the outage's end to the end of the last [`BIN`] whose retries exceed 5 % of its
-    /// offered load (and one retry): how long the load takes to return to normal.
+    /// From the outage's end to the end of the last [`BIN`] whose load is off its offered load
+    /// by more than 5 % (and one call): retries above it, or calls shed below it by a
+    /// throttle. How long the load takes to return to normal.
     pub fn time_to_normal(&self) -> Duration {
         let end = self.outage_bins.end;
         let last = (end..self.load.len()).rev().find(|&i| {
-            let retries = self.load[i] - self.offered[i];
-            retries > 1 && f64::from(retries) > 0.05 * f64::from(self.offered[i])
+            // Retries above the offered load, or calls shed below it (a throttle).
+            let off = self.load[i].abs_diff(self.offered[i]);
+            off > 1 && f64::from(off) > 0.05 * f64::from(self.offered[i])
         });
         last.map_or(Duration::ZERO, |i| BIN * (i + 1 - end) as u32)
     }
@@ -290,7 +298,7 @@ pub fn run(scenario: &Scenario, strategy: Strategy) -> Outcome {
     let gate = || match strategy {
         Strategy::NoRetry | Strategy::Naive | Strategy::Backoff => Gate::Always,
         Strategy::TpsBudget => Gate::Tps(TpsModel::new(time.clone())),
-        Strategy::Seawall => Gate::Budget(
+        Strategy::Seawall | Strategy::SeawallThrottled => Gate::Budget(
             RetryBudget::builder()
                 .clock(clock.clone())
                 .build()
@@ -305,6 +313,19 @@ pub fn run(scenario: &Scenario, strategy: Strategy) -> Outcome {
     };
     let mut gates: Vec<Gate> = (0..scenario.clients.max(1)).map(|_| gate()).collect();
     let clients = gates.len();
+    // One throttle per client, seeded: its draws are part of the run's pure function.
+    let throttles: Vec<AdaptiveThrottle> = match strategy {
+        Strategy::SeawallThrottled => (0..clients)
+            .map(|c| {
+                AdaptiveThrottle::builder()
+                    .clock(time.clone())
+                    .seed(scenario.seed.wrapping_add(c as u64))
+                    .build()
+                    .expect("the default throttle")
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     let retries = if matches!(strategy, Strategy::NoRetry) {
         0
     } else {
@@ -324,6 +345,8 @@ pub fn run(scenario: &Scenario, strategy: Strategy) -> Outcome {
 
     let mut queue = BinaryHeap::new();
     let mut first_failed = vec![false; requests as usize];
+    // The throttle's permit of each request's attempt in flight.
+    let mut permits: Vec<Option<Permit>> = (0..requests).map(|_| None).collect();
     let mut previous_delay = vec![Duration::ZERO; requests as usize];
     let mut out = Outcome {
         strategy: strategy.name(),
@@ -365,6 +388,13 @@ pub fn run(scenario: &Scenario, strategy: Strategy) -> Outcome {
             }
             Event::Send(i, n) => (i, n),
             Event::End(i, n, ok) => {
+                if let Some(permit) = permits[i as usize].take() {
+                    permit.record(if ok {
+                        seawall::Outcome::Success
+                    } else {
+                        seawall::Outcome::Failure
+                    });
+                }
                 if ok {
                     gates[i as usize % clients].deposit();
                     out.succeeded += 1;
@@ -390,16 +420,29 @@ pub fn run(scenario: &Scenario, strategy: Strategy) -> Outcome {
                 continue;
             }
         };
-        // An attempt is sent now.
+        // An attempt is made now: sent, unless a throttle sheds it.
         let bin = (at / BIN_NANOS) as usize;
         if out.load.len() <= bin {
             out.load.resize(bin + 1, 0);
             out.offered.resize(bin + 1, 0);
         }
-        out.load[bin] += 1;
         if attempt == 0 {
             out.offered[bin] += 1;
         }
+        if let Some(throttle) = throttles.get(i as usize % clients) {
+            match throttle.try_acquire() {
+                Ok(permit) => permits[i as usize] = Some(permit),
+                Err(_) => {
+                    // Shed locally: the request ends failed, and a refusal is not retried.
+                    if attempt == 0 {
+                        first_failed[i as usize] = true;
+                        out.first_failed += 1;
+                    }
+                    continue;
+                }
+            }
+        }
+        out.load[bin] += 1;
         let sick = at >= start && at < end;
         let ok = match (sick, scenario.failure) {
             (false, _) => true,
