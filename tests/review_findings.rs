@@ -1,0 +1,174 @@
+//! Findings of the adversarial review of the throttle, retry observability, metrics and the
+//! breaker's handling of inner refusals. Each test fails against the code it was written
+//! for; see the `#[ignore = "finding: ..."]` reasons.
+
+use std::time::Duration;
+
+use seawall::circuit_breaker::{CircuitBreaker, State};
+use seawall::clock::ManualClock;
+use seawall::retry::{Backoff, Jitter, Retry, RetryBudget};
+use seawall::throttle::AdaptiveThrottle;
+use seawall::{BoxError, ErrorKind, Outcome};
+use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+
+// ===== 1. BudgetExhausted wraps a real failure, yet the breaker ignores it =====
+
+fn always_failing_backend_behind(
+    breaker: &CircuitBreaker,
+    retry: &Retry,
+) -> impl Service<(), Response = (), Error = BoxError> {
+    ServiceBuilder::new()
+        .layer(breaker.layer())
+        .layer(retry.layer())
+        .service(service_fn(|_: ()| async {
+            Err::<(), BoxError>("503 from the backend".into())
+        }))
+}
+
+fn breaker() -> CircuitBreaker {
+    CircuitBreaker::builder()
+        .failure_threshold(3)
+        .wait_in_open(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// A breaker outside a retry: with `max_retries(0)` the backend's failures trip it; with a
+/// retry whose budget is empty, the *same* failures (the backend was asked, once per call,
+/// and failed) come back as `BudgetExhausted`, which `classify::outcome_of` takes for a
+/// refusal "the dependency was not asked" and records as Ignored: the breaker never opens.
+#[tokio::test(start_paused = true)]
+#[ignore = "finding: outcome_of ignores BudgetExhausted though the backend was asked and failed"]
+async fn an_exhausted_budget_hides_real_failures_from_an_outer_breaker() {
+    // Control: no retries at all; the breaker sees the 503s and opens.
+    let control = breaker();
+    let no_retry = Retry::builder().max_retries(0).no_budget().build().unwrap();
+    let mut svc = always_failing_backend_behind(&control, &no_retry);
+    for _ in 0..3 {
+        let _ = svc.ready().await.unwrap().call(()).await;
+    }
+    assert_eq!(control.state(), State::Open, "control: 3 failures open it");
+
+    // The same backend, with a retry whose budget allows nothing.
+    let breaker = breaker();
+    let empty = RetryBudget::builder()
+        .ratio(0.0)
+        .min_per_sec(1) // one retry in the first second, then nothing
+        .build()
+        .unwrap();
+    let retry = Retry::builder()
+        .max_retries(3)
+        .budget(empty)
+        .backoff(Backoff::constant(Duration::from_millis(10)).jitter(Jitter::None))
+        .build()
+        .unwrap();
+    let mut svc = always_failing_backend_behind(&breaker, &retry);
+    for _ in 0..10 {
+        let err = svc.ready().await.unwrap().call(()).await.unwrap_err();
+        assert_eq!(ErrorKind::of(&*err), ErrorKind::BudgetExhausted);
+        // The backend's own failure is right there in the chain.
+        assert!(std::error::Error::source(&*err).is_some());
+    }
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "10 calls, each a real 503 from the backend, recorded as ignored"
+    );
+}
+
+// ===== 2. An accept is dated to the previous settlement, not to its verdict =====
+
+/// The docs (`throttle` module, "The window"; `Builder::window`): "a verdict is forgotten
+/// between 0.9 × and 1 × `window` after it was counted, never later". An accept recorded
+/// while nothing is shed goes to a stripe, and the next settlement dates it to the bucket of
+/// the *previous* settlement, which for a call longer than the window is out of the window
+/// already: the accept is forgotten the moment it is counted. A rejection is dated by a clock
+/// read, so it is kept for the whole window.
+#[test]
+#[ignore = "finding: accepts of calls longer than a bucket are forgotten early (never counted if longer than the window)"]
+fn a_long_calls_accept_is_counted_for_the_window_like_its_rejection() {
+    let time = ManualClock::new();
+    let t = AdaptiveThrottle::builder()
+        .clock(time.clone())
+        .window(Duration::from_secs(1))
+        .seed(1)
+        .build()
+        .unwrap();
+    let permit = t.try_acquire().unwrap();
+    time.advance(Duration::from_millis(1_500)); // the call takes 1.5 s
+    permit.record(Outcome::Success);
+    let s = t.snapshot();
+    assert_eq!(
+        (s.requests, s.accepts),
+        (1, 1),
+        "the accept was just counted; it must stay 0.9 s at least"
+    );
+}
+
+/// What that does: a sequential client whose calls take 1.2 s, with a 1 s window, against a
+/// backend that accepts 9 calls in 10 (k = 2: nothing should ever be shed). Its accepts are
+/// never counted, its rejections are: the throttle sheds about half its calls.
+#[test]
+#[ignore = "finding: a backend accepting 90% is throttled when calls are longer than the window"]
+fn a_healthy_backend_with_slow_calls_is_not_throttled() {
+    let time = ManualClock::new();
+    let t = AdaptiveThrottle::builder()
+        .clock(time.clone())
+        .window(Duration::from_secs(1))
+        .seed(3)
+        .build()
+        .unwrap();
+    let (mut made, mut shed) = (0, 0);
+    for i in 0..200 {
+        match t.try_acquire() {
+            Ok(permit) => {
+                made += 1;
+                time.advance(Duration::from_millis(1_200));
+                permit.record(if made % 10 == 0 {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                });
+            }
+            Err(_) => {
+                shed += 1;
+                time.advance(Duration::from_millis(10));
+            }
+        }
+        let _ = i;
+    }
+    assert_eq!(shed, 0, "{shed} shed, {made} made, {:?}", t.snapshot());
+}
+
+/// The same with the defaults (a 2-minute window, buckets of 12 s) and sequential 30 s calls
+/// (long polls, uploads), 60 % accepted: requests = 1.67 × accepts < 2 × accepts, so nothing
+/// should be shed.
+#[test]
+#[ignore = "finding: accepts dated a call's length early bias the throttle towards shedding"]
+fn slow_calls_under_the_default_window_are_not_throttled_at_a_60_percent_accept_rate() {
+    let time = ManualClock::new();
+    let t = AdaptiveThrottle::builder()
+        .clock(time.clone())
+        .seed(5)
+        .build()
+        .unwrap();
+    let (mut made, mut shed) = (0u32, 0u32);
+    for _ in 0..400 {
+        match t.try_acquire() {
+            Ok(permit) => {
+                made += 1;
+                time.advance(Duration::from_secs(30));
+                permit.record(if made % 5 < 3 {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                });
+            }
+            Err(_) => {
+                shed += 1;
+                time.advance(Duration::from_millis(100));
+            }
+        }
+    }
+    assert_eq!(shed, 0, "{shed} shed, {made} made, {:?}", t.snapshot());
+}
