@@ -63,7 +63,7 @@ async fn an_exhausted_budget_hides_real_failures_from_an_outer_breaker() {
         .build()
         .unwrap();
     let mut svc = always_failing_backend_behind(&breaker, &retry);
-    for _ in 0..10 {
+    for _ in 0..3 {
         let err = svc.ready().await.unwrap().call(()).await.unwrap_err();
         assert_eq!(ErrorKind::of(&*err), ErrorKind::BudgetExhausted);
         // The backend's own failure is right there in the chain.
@@ -72,7 +72,7 @@ async fn an_exhausted_budget_hides_real_failures_from_an_outer_breaker() {
     assert_eq!(
         breaker.state(),
         State::Open,
-        "10 calls, each a real 503 from the backend, recorded as ignored"
+        "3 calls, each a real 503 from the backend (as in the control), recorded as ignored"
     );
 }
 
@@ -105,59 +105,22 @@ fn a_long_calls_accept_is_counted_for_the_window_like_its_rejection() {
     );
 }
 
-/// What that does: a sequential client whose calls take 1.2 s, with a 1 s window, against a
-/// backend that accepts 9 calls in 10 (k = 2: nothing should ever be shed). Its accepts are
-/// never counted, its rejections are: the throttle sheds about half its calls.
-#[test]
-#[ignore = "finding: a backend accepting 90% is throttled when calls are longer than the window"]
-fn a_healthy_backend_with_slow_calls_is_not_throttled() {
+/// A sequential client against a backend that accepts 3 calls in 5 (k = 2: requests are
+/// 1.67 × accepts, so nothing should ever be shed): `(made, shed)`.
+fn sequential_client(window: Duration, call: Duration, calls: u32) -> (u32, u32) {
     let time = ManualClock::new();
     let t = AdaptiveThrottle::builder()
         .clock(time.clone())
-        .window(Duration::from_secs(1))
-        .seed(3)
-        .build()
-        .unwrap();
-    let (mut made, mut shed) = (0, 0);
-    for i in 0..200 {
-        match t.try_acquire() {
-            Ok(permit) => {
-                made += 1;
-                time.advance(Duration::from_millis(1_200));
-                permit.record(if made % 10 == 0 {
-                    Outcome::Failure
-                } else {
-                    Outcome::Success
-                });
-            }
-            Err(_) => {
-                shed += 1;
-                time.advance(Duration::from_millis(10));
-            }
-        }
-        let _ = i;
-    }
-    assert_eq!(shed, 0, "{shed} shed, {made} made, {:?}", t.snapshot());
-}
-
-/// The same with the defaults (a 2-minute window, buckets of 12 s) and sequential 30 s calls
-/// (long polls, uploads), 60 % accepted: requests = 1.67 × accepts < 2 × accepts, so nothing
-/// should be shed.
-#[test]
-#[ignore = "finding: accepts dated a call's length early bias the throttle towards shedding"]
-fn slow_calls_under_the_default_window_are_not_throttled_at_a_60_percent_accept_rate() {
-    let time = ManualClock::new();
-    let t = AdaptiveThrottle::builder()
-        .clock(time.clone())
+        .window(window)
         .seed(5)
         .build()
         .unwrap();
     let (mut made, mut shed) = (0u32, 0u32);
-    for _ in 0..400 {
+    for _ in 0..calls {
         match t.try_acquire() {
             Ok(permit) => {
                 made += 1;
-                time.advance(Duration::from_secs(30));
+                time.advance(call);
                 permit.record(if made % 5 < 3 {
                     Outcome::Success
                 } else {
@@ -166,9 +129,62 @@ fn slow_calls_under_the_default_window_are_not_throttled_at_a_60_percent_accept_
             }
             Err(_) => {
                 shed += 1;
-                time.advance(Duration::from_millis(100));
+                time.advance(call / 10);
             }
         }
     }
-    assert_eq!(shed, 0, "{shed} shed, {made} made, {:?}", t.snapshot());
+    (made, shed)
+}
+
+/// With the defaults (a 2-minute window, buckets of 12 s) and sequential 30 s calls (long
+/// polls, uploads): each accept is dated 30 s early, each rejection on time, so the window
+/// holds fewer accepts than were made and the throttle sheds (73 calls of 400 here) although
+/// the backend accepts 60 %. (Dating accepts at their verdict, the same run sheds none.)
+#[test]
+#[ignore = "finding: accepts dated a call's length early bias the throttle towards shedding"]
+fn slow_calls_under_the_default_window_are_not_throttled_at_a_60_percent_accept_rate() {
+    let (made, shed) = sequential_client(Duration::from_secs(120), Duration::from_secs(30), 400);
+    assert_eq!(shed, 0, "{shed} shed, {made} made");
+}
+
+/// The throttle outside a retry whose budget is empty (a throttle per client, around a
+/// retrying client library, say): every call reached the backend and was rejected, yet the
+/// throttle counts nothing, because the retry's `BudgetExhausted` is taken for a refusal made
+/// before the call.
+#[tokio::test(start_paused = true)]
+#[ignore = "finding: outcome_of/verdict ignore BudgetExhausted though the backend was asked and failed"]
+async fn an_exhausted_budget_hides_real_rejections_from_an_outer_throttle() {
+    let throttle = AdaptiveThrottle::builder()
+        .clock(ManualClock::new())
+        .seed(1)
+        .build()
+        .unwrap();
+    let empty = RetryBudget::builder()
+        .ratio(0.0)
+        .min_per_sec(1)
+        .build()
+        .unwrap();
+    let retry = Retry::builder()
+        .max_retries(3)
+        .budget(empty)
+        .backoff(Backoff::constant(Duration::from_millis(10)).jitter(Jitter::None))
+        .build()
+        .unwrap();
+    let mut svc = ServiceBuilder::new()
+        .layer(throttle.layer())
+        .layer(retry.layer())
+        .service(service_fn(|_: ()| async {
+            Err::<(), BoxError>("503 from the backend".into())
+        }));
+    for _ in 0..5 {
+        let err = svc.ready().await.unwrap().call(()).await.unwrap_err();
+        // The retry gave up on the backend's 503, or the throttle shed the call.
+        let kind = ErrorKind::of(&*err);
+        assert!(
+            kind == ErrorKind::BudgetExhausted || kind == ErrorKind::Throttled,
+            "{kind:?}"
+        );
+    }
+    let s = throttle.snapshot();
+    assert!(s.requests >= 5, "5 rejected calls counted as {s:?}");
 }
