@@ -328,6 +328,8 @@ impl CallSpan {
 
     /// A handle on the span for one poll, to enter while the call is polled mutably (with
     /// `tracing`, a clone of the span: a reference count, none when the span is disabled).
+    /// Only the `tracing` build polls in the span (without it there is no span to enter).
+    #[cfg(feature = "tracing")]
     #[inline]
     pub(crate) fn entered_by_poll(&self) -> CallSpan {
         CallSpan {
