@@ -150,6 +150,7 @@ mod picture {
             Strategy::Naive => RGBColor(214, 39, 40),
             Strategy::Backoff => RGBColor(255, 127, 14),
             Strategy::TpsBudget => RGBColor(148, 103, 189),
+            Strategy::SeawallThrottled => RGBColor(44, 160, 44),
             _ => RGBColor(31, 119, 180),
         }
     }
@@ -168,6 +169,7 @@ mod picture {
             Strategy::Backoff,
             Strategy::TpsBudget,
             Strategy::Seawall,
+            Strategy::SeawallThrottled,
         ]
         .into_iter()
         .map(|s| (s, sim::run(&scenario, s)))

@@ -129,10 +129,11 @@ impl<T, E> Classify<T, E> for DefaultClassifier {
 }
 
 /// What a layer counting outcomes (the circuit breaker) records for `result`: one of
-/// seawall's own refusals ([`ErrorKind::is_refusal`](crate::ErrorKind::is_refusal): a full
-/// bulkhead, a rate limit, an inner breaker's open circuit, an exhausted budget) is
-/// [`Outcome::Ignored`] whatever the classifier says, since the dependency was not asked;
-/// anything else is the classifier's word. Only an error is looked at (a success costs
+/// seawall's own refusals that never reached the dependency
+/// ([`ErrorKind::never_reached_dependency`](crate::ErrorKind::never_reached_dependency): a
+/// full bulkhead, a rate limit, an inner breaker's open circuit, a local throttle) is
+/// [`Outcome::Ignored`] whatever the classifier says; anything else, an exhausted retry
+/// budget's failure included, is the classifier's word. Only an error is looked at (a success costs
 /// nothing more).
 #[inline]
 pub(crate) fn outcome_of<C, T, E>(classifier: &C, result: &Result<T, E>) -> Outcome
@@ -141,7 +142,7 @@ where
     E: 'static,
 {
     if let Err(e) = result {
-        if crate::error::ErrorKind::of_any(e).is_refusal() {
+        if crate::error::ErrorKind::of_any(e).never_reached_dependency() {
             return Outcome::Ignored;
         }
     }

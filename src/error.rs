@@ -117,10 +117,21 @@ impl ErrorKind {
         probe.and_then(|f| f(any)).unwrap_or(ErrorKind::Inner)
     }
 
+    /// Whether the call this error ends never reached the dependency: a refusal, but not an
+    /// exhausted retry budget, which comes back only after an attempt reached the dependency
+    /// and failed (and carries that failure). A circuit breaker or an adaptive throttle
+    /// outside records such an error as nothing (`Ignored`, not counted); an exhausted
+    /// budget's failure counts as the failure it is.
+    pub const fn never_reached_dependency(self) -> bool {
+        self.is_refusal() && !matches!(self, ErrorKind::BudgetExhausted)
+    }
+
     /// Whether this kind is one of seawall's own refusals (an open circuit, an exhausted
-    /// retry budget, a rate limit, a full bulkhead, a local throttle): the dependency was not
-    /// asked, so seawall's retry does not retry it unless told to. A timeout is not a refusal: the
-    /// dependency was asked and did not answer.
+    /// retry budget, a rate limit, a full bulkhead, a local throttle): seawall's retry does
+    /// not retry it unless told to (retrying would only hammer the layer that refused, or
+    /// multiply nested retries). A timeout is not a refusal: the dependency was asked and
+    /// did not answer. All but [`BudgetExhausted`](ErrorKind::BudgetExhausted) also mean
+    /// that the dependency was not asked (see [`never_reached_dependency`](Self::never_reached_dependency)).
     pub const fn is_refusal(self) -> bool {
         matches!(
             self,

@@ -630,16 +630,17 @@ fn throttle_scenario_counts_local_rejections_and_follows_the_probability() {
     assert_eq!(snap.read("resilience.throttle"), throttle_expected(0, 0.5));
 
     // Calls until one is shed (admitted ones are dropped without a verdict: they count
-    // nothing): one rejection, at the probability it was drawn against.
+    // nothing): one rejection, and the probability now (the shed call counts as a request).
     let shed = |bound: usize| {
         (0..bound)
             .find_map(|_| throttle.try_acquire().err())
             .expect("a call shed")
     };
     let first = shed(100);
+    assert!(throttle.probability() > first.probability());
     assert_eq!(
         snap.read("resilience.throttle"),
-        throttle_expected(1, first.probability())
+        throttle_expected(1, throttle.probability())
     );
 
     // Another one, not read; then the window passes and the next call finds nothing to

@@ -1,6 +1,8 @@
-//! Findings of the adversarial review of the throttle, retry observability, metrics and the
-//! breaker's handling of inner refusals. Each test fails against the code it was written
-//! for; see the `#[ignore = "finding: ..."]` reasons.
+//! Regressions from the adversarial review of the throttle, retry observability, metrics and
+//! the breaker's handling of inner refusals: each test failed against the code it was
+//! written for, and passes since its fix (an exhausted budget counts as the failure it
+//! carries; a throttle dates accepts by a clock read, like rejections; the throttle's
+//! probability gauge reads the throttle).
 
 use std::time::Duration;
 
@@ -38,7 +40,6 @@ fn breaker() -> CircuitBreaker {
 /// and failed) come back as `BudgetExhausted`, which `classify::outcome_of` takes for a
 /// refusal "the dependency was not asked" and records as Ignored: the breaker never opens.
 #[tokio::test(start_paused = true)]
-#[ignore = "finding: outcome_of ignores BudgetExhausted though the backend was asked and failed"]
 async fn an_exhausted_budget_hides_real_failures_from_an_outer_breaker() {
     // Control: no retries at all; the breaker sees the 503s and opens.
     let control = breaker();
@@ -85,7 +86,6 @@ async fn an_exhausted_budget_hides_real_failures_from_an_outer_breaker() {
 /// already: the accept is forgotten the moment it is counted. A rejection is dated by a clock
 /// read, so it is kept for the whole window.
 #[test]
-#[ignore = "finding: accepts of calls longer than a bucket are forgotten early (never counted if longer than the window)"]
 fn a_long_calls_accept_is_counted_for_the_window_like_its_rejection() {
     let time = ManualClock::new();
     let t = AdaptiveThrottle::builder()
@@ -141,7 +141,6 @@ fn sequential_client(window: Duration, call: Duration, calls: u32) -> (u32, u32)
 /// holds fewer accepts than were made and the throttle sheds (73 calls of 400 here) although
 /// the backend accepts 60 %. (Dating accepts at their verdict, the same run sheds none.)
 #[test]
-#[ignore = "finding: accepts dated a call's length early bias the throttle towards shedding"]
 fn slow_calls_under_the_default_window_are_not_throttled_at_a_60_percent_accept_rate() {
     let (made, shed) = sequential_client(Duration::from_secs(120), Duration::from_secs(30), 400);
     assert_eq!(shed, 0, "{shed} shed, {made} made");
@@ -152,7 +151,6 @@ fn slow_calls_under_the_default_window_are_not_throttled_at_a_60_percent_accept_
 /// throttle counts nothing, because the retry's `BudgetExhausted` is taken for a refusal made
 /// before the call.
 #[tokio::test(start_paused = true)]
-#[ignore = "finding: outcome_of/verdict ignore BudgetExhausted though the backend was asked and failed"]
 async fn an_exhausted_budget_hides_real_rejections_from_an_outer_throttle() {
     let throttle = AdaptiveThrottle::builder()
         .clock(ManualClock::new())
@@ -201,7 +199,6 @@ async fn an_exhausted_budget_hides_real_rejections_from_an_outer_throttle() {
 /// one thread inside its `SheddingStarted` until the other has stopped the shedding.
 #[cfg(feature = "metrics")]
 #[test]
-#[ignore = "finding: ThrottleMetrics writes the event's probability; reordered events leave the gauge stale"]
 fn the_probability_gauge_ends_at_the_throttles_probability() {
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
     use seawall::metrics::ThrottleMetrics;

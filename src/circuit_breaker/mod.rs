@@ -19,9 +19,11 @@
 //!
 //! What counts as a failure is the classifier's word (by default, every error), with one
 //! exception taken before any classifier is asked: seawall's own refusals from layers inside
-//! the breaker ([`ErrorKind::is_refusal`](crate::ErrorKind::is_refusal): a full bulkhead, a
-//! rate limit, an inner breaker's open circuit) are recorded as ignored, since the dependency
-//! was not asked.
+//! the breaker that never reached the dependency
+//! ([`ErrorKind::never_reached_dependency`](crate::ErrorKind::never_reached_dependency): a
+//! full bulkhead, a rate limit, an inner breaker's open circuit, a local throttle) are
+//! recorded as ignored. An inner retry's exhausted budget is not one of them: it carries a
+//! failure of the dependency, and counts as one.
 //!
 //! # Example
 //!

@@ -82,7 +82,7 @@
 //! | `resilience.fallback.used` | counter | `name`, `error_kind` (below) | a call fails with a selected error and the fallback answers it |
 //! | `resilience.fallback.failed` | counter | `name`, `error_kind` (below) | the fallback itself fails (not ready, or its call fails): its error is the call's |
 //! | `resilience.throttle.rejections` | counter | `name` | an adaptive throttle sheds a call locally (`Throttled`) |
-//! | `resilience.throttle.probability` | gauge | `name` | the probability with which it sheds calls: set at each local rejection, when shedding starts (from 0) and when it stops (back to 0) |
+//! | `resilience.throttle.probability` | gauge | `name` | the probability with which it sheds calls, read from the throttle at each local rejection, when shedding starts (from 0) and when it stops (back to 0) |
 //!
 //! The `error_kind` of a fallback is the [`ErrorKind`](crate::ErrorKind) of the error it
 //! answered, in snake case: `circuit_open`, `timeout`, `budget_exhausted`, `rate_limited`,
@@ -104,8 +104,8 @@
 //! | (state transition events) | `resilience.circuit_breaker.transitions{from, to}` |
 //! | `resilience4j.retry.calls{kind="successful_without_retry"}` | `resilience.retry.calls{outcome="success", retried="false"}` |
 //! | `resilience4j.retry.calls{kind="successful_with_retry"}` | `resilience.retry.calls{outcome="success", retried="true"}` |
-//! | `resilience4j.retry.calls{kind="failed_without_retry"}` | `resilience.retry.calls{outcome=~"not_retryable\|gave_up", retried="false"}` |
-//! | `resilience4j.retry.calls{kind="failed_with_retry"}` | `resilience.retry.calls{outcome=~"not_retryable\|gave_up", retried="true"}` |
+//! | `resilience4j.retry.calls{kind="failed_without_retry"}` (an error it does not retry, after retries or not) | `resilience.retry.calls{outcome="not_retryable"}` (any `retried`; it also counts a response the classifier ignored, which resilience4j counts as a success) |
+//! | `resilience4j.retry.calls{kind="failed_with_retry"}` (attempts used up, even with one attempt) | `resilience.retry.calls{outcome="gave_up"}` (any `retried`; also the other give-ups: budget, deadline...) |
 //! | (retry events) | `resilience.retry.retries{attempt, reason}`, `resilience.retry.give_ups{reason}` |
 //!
 //! Differences to keep in mind when porting a dashboard: resilience4j's breaker `calls` is a

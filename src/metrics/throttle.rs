@@ -11,7 +11,8 @@ const REJECTIONS: &str = "resilience.throttle.rejections";
 const PROBABILITY: &str = "resilience.throttle.probability";
 
 /// An adaptive throttle [`Listener`] that records the calls it shed locally and its rejection
-/// probability: see the [module docs](super) for the names.
+/// probability (read from the throttle at each event): see the [module docs](super) for the
+/// names.
 ///
 /// Its handles are registered by [`new`](Self::new), with the recorder current then; each
 /// event is then a handle call, with no formatting and no allocation. Add it with
@@ -57,15 +58,14 @@ impl Default for ThrottleMetrics {
 }
 
 impl Listener for ThrottleMetrics {
-    fn on_event(&self, _throttle: &AdaptiveThrottle, event: &Event) {
-        match event {
-            Event::Rejected(throttled) => {
-                self.rejections.increment(1);
-                self.probability.set(throttled.probability());
-            }
-            Event::SheddingStarted { probability, .. } => self.probability.set(*probability),
-            Event::SheddingStopped => self.probability.set(0.0),
+    fn on_event(&self, throttle: &AdaptiveThrottle, event: &Event) {
+        if let Event::Rejected(_) = event {
+            self.rejections.increment(1);
         }
+        // The probability now, not the event's: events of two threads may reach listeners
+        // in the reverse order of their changes, and a stale `SheddingStarted` written last
+        // would stay (no later event comes while nothing is shed).
+        self.probability.set(throttle.probability());
     }
 }
 

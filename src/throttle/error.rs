@@ -33,7 +33,8 @@ impl Throttled {
         }
     }
 
-    /// The requests of the window (this one included, and others shed locally).
+    /// The requests of the window as last settled (requests shed locally included; this
+    /// one too, unless another caller was settling the window at the time).
     pub const fn requests(&self) -> u64 {
         self.requests
     }

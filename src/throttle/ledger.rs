@@ -293,17 +293,21 @@ impl Ledger {
         }
     }
 
-    /// An accept: on the stripe while nothing is shed; settled at once while calls are shed,
-    /// so recovery lowers the probability for the very next call.
+    /// An accept: dated by a clock read, like a rejection (an accept dated earlier than its
+    /// rejections, say at the previous settlement, would leave the window a call's length
+    /// early and bias a throttle of slow calls towards shedding). On the stripe while
+    /// nothing is shed and the bucket is current; settled at once otherwise, so recovery
+    /// lowers the probability for the very next call.
     #[inline(always)]
     fn accept(lane: &Arc<Lane<Ledger>>) {
         let ledger: &Ledger = lane;
-        if ledger.window.probability() == 0.0 {
+        let now = ledger.clock.now_nanos();
+        if ledger.window.probability() == 0.0 && !ledger.window.needs_settling(now) {
             if ledger.window.add(Counts::ACCEPTED) {
-                Self::settle_now(lane, ledger.window.newest_seen(), Counts::ZERO);
+                Self::settle_now(lane, ledger.window.epoch(now), Counts::ZERO);
             }
         } else {
-            Self::settle_now(lane, ledger.window.newest_seen(), Counts::ACCEPTED);
+            Self::settle_now(lane, ledger.window.epoch(now), Counts::ACCEPTED);
         }
     }
 
@@ -374,7 +378,7 @@ where
     E: 'static,
 {
     if let Err(e) = result {
-        if ErrorKind::of_any(e).is_refusal() {
+        if ErrorKind::of_any(e).never_reached_dependency() {
             return None;
         }
     }

@@ -140,8 +140,10 @@
 //! retrying into an overloaded backend. Outside the breaker, an open circuit's rejections
 //! reach the throttle, which counts nothing for them (nor for any seawall refusal from
 //! further in: the backend was not asked, and counting them would keep the throttle shedding
-//! after the circuit closes). The per-attempt timeout inside it makes a hung call a
-//! rejection rather than a cancellation, which would count nothing.
+//! after the circuit closes; an inner retry's exhausted budget does count, as the failure it
+//! carries). The per-attempt timeout inside it makes a hung call a rejection rather than a
+//! cancellation, which would count nothing: a tower `Timeout` inside the throttle, not
+//! retry's own `attempt_timeout`, which sits outside it.
 //!
 //! # What counts
 //!
@@ -157,11 +159,12 @@
 //!   (429, 503, timeouts, refused connections) as failures and the rest as accepts. Over
 //!   HTTP, `seawall::http::HttpRetryClassifier` is that classifier (its failures are 408, 429,
 //!   502, 503, 504 and transport failures; any other answer is an accept);
-//!   `HttpBreakerClassifier` is not (it takes every 5xx for a failure, and a 429, the very
-//!   signal of overload, for a success).
+//!   `HttpBreakerClassifier` is not (it takes every 5xx for a failure, and ignores a 429,
+//!   the very signal of overload, which the throttle then counts as an accept).
 //! - A call cancelled before its verdict (its future or permit dropped) counts nothing: a
 //!   cancellation says nothing about the backend, as for the breaker.
-//! - One of seawall's refusals from further in counts nothing (see above).
+//! - One of seawall's refusals from further in that never reached the backend counts
+//!   nothing (see above).
 //!
 //! # The window
 //!
