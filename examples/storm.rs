@@ -67,17 +67,35 @@ fn main() {
     if full {
         // The failure streak bounds each budget: many clients with a budget each get
         // `failure_streak` retries apiece at the onset of a total outage.
+        // "custom settings": a strict budget (a streak of one, a floor of one a second)
+        // bounds the fleet's onset better, at the partial outage's expense.
+        fn strict() -> seawall::retry::BudgetBuilder {
+            seawall::retry::RetryBudget::builder()
+                .failure_streak(1)
+                .min_per_sec(1)
+        }
         for clients in [10, 100] {
-            let scenario = Scenario {
-                clients,
-                ..Scenario::new(1000, Failure::Total)
-            };
-            println!(
-                "\n1000 requests/s from {clients} clients with a budget each, total outage, 4 s\n\n{}",
-                sim::HEADER
-            );
-            for strategy in [Strategy::TpsBudget, Strategy::Seawall] {
-                println!("{}", sim::row(&sim::run(&scenario, strategy)));
+            for failure in [Failure::Total, Failure::Partial(0.3)] {
+                let scenario = Scenario {
+                    clients,
+                    ..Scenario::new(1000, failure)
+                };
+                let what = match failure {
+                    Failure::Total => "total outage".to_string(),
+                    Failure::Partial(p) => format!("partial outage (p = {p})"),
+                };
+                println!(
+                    "\n1000 requests/s from {clients} clients with a budget each, {what}, 4 s \
+                     (custom settings: failure_streak(1).min_per_sec(1))\n\n{}",
+                    sim::HEADER
+                );
+                for strategy in [
+                    Strategy::TpsBudget,
+                    Strategy::Seawall,
+                    Strategy::SeawallWith(strict),
+                ] {
+                    println!("{}", sim::row(&sim::run(&scenario, strategy)));
+                }
             }
         }
     }

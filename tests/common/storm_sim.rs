@@ -130,7 +130,7 @@ impl Strategy {
             Strategy::Backoff => "backoff + jitter",
             Strategy::TpsBudget => "TpsBudget-style",
             Strategy::Seawall => "seawall budget",
-            Strategy::SeawallWith(_) => "seawall budget (custom)",
+            Strategy::SeawallWith(_) => "seawall budget, custom settings",
             Strategy::SeawallThrottled => "seawall budget + throttle",
         }
     }
