@@ -94,8 +94,9 @@ async fn main() -> Result<(), BoxError> {
         "{:<10} {:>5} {:>4} {:>6} {:>7} {:>8}  breaker",
         "phase", "calls", "ok", "failed", "retries", "rejected"
     );
-    // The retry budget (20 % of recent successes plus 10 retries a second) paid for the flaky
-    // phase's retries; by the time the upstream is down it refuses most, and the breaker opens.
+    // The retry budget (50 % of recent successes plus 10 retries a second, 3 per failure
+    // streak) paid for the flaky phase's retries; by the time the upstream is down it refuses
+    // most, and the breaker opens.
     for (phase, calls) in [
         (Phase::Healthy, CALLS),
         (Phase::Flaky, CALLS),

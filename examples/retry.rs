@@ -65,8 +65,8 @@ async fn flaky_then_fine() -> Result<(), BoxError> {
 }
 
 /// 200 requests a second for 5 s against a service that always fails. Without a budget,
-/// 3 retries each would send 4 000 attempts; the budget lets through only its floor (here
-/// 5 retries a second), since there are no successes to earn more.
+/// 3 retries each would send 4 000 attempts; the budget lets through one failure streak (3
+/// retries, its default `failure_streak`), since no success comes back to end it.
 async fn retry_storm() -> Result<(), BoxError> {
     println!("== a retry storm against a dead service");
     let budget = RetryBudget::builder().ratio(0.2).min_per_sec(5).build()?;

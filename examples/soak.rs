@@ -85,7 +85,7 @@ async fn soak(calls: u64) -> Result<(), BoxError> {
         .wait_in_open(Duration::from_millis(2))
         .half_open_max_calls(PROBES)
         .build()?;
-    // Much tighter than the default (20 % + 10/s): outages then meet refusals as well as an open breaker.
+    // Much tighter than the default (50 % + 10/s): outages then meet refusals as well as an open breaker.
     let budget = RetryBudget::builder().ratio(0.01).min_per_sec(5).build()?;
     // Warm up the runtime, the allocator's bookkeeping and the retry policy's per-thread
     // caches, then take the baseline.

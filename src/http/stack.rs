@@ -32,7 +32,7 @@ pub type StandardClient<S> = Timeout<
 /// |---|---|---|
 /// | overall timeout | 30 s (tower's `Timeout`, and the retry's deadline unless the policy has one) | [`total_timeout`](Self::total_timeout) |
 /// | replay buffer for streamed bodies | 64 KiB per request | [`replay_limit`](Self::replay_limit) |
-/// | retry | [`Retry::default`]: 3 retries, exponential backoff from 500 ms with full jitter, max 30 s, a budget of 20 % of successes + 10/s; a `Retry-After` over the allowed wait gives up | [`retry`](Self::retry) |
+/// | retry | [`Retry::default`]: 3 retries, exponential backoff from 500 ms with full jitter, max 30 s, a budget of 50 % of recent successes + 10/s, 3 per failure streak; a `Retry-After` over the allowed wait gives up | [`retry`](Self::retry) |
 /// | which requests are retried | [`HttpRequests::default`]: idempotent methods (RFC 9110), or with an `Idempotency-Key` | [`requests`](Self::requests) |
 /// | what is retryable | [`HttpRetryClassifier::default`]: 408, 429, 502, 503, 504, transport failures | [`retry_classifier`](Self::retry_classifier) |
 /// | circuit breaker | [`CircuitBreaker::default`]: opens after 5 consecutive failures, for 30 s | [`breaker`](Self::breaker) |

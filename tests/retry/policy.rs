@@ -359,7 +359,7 @@ async fn a_call_that_succeeds_after_retrying_counts_as_one_success() {
 
 #[tokio::test(start_paused = true)]
 async fn budget_caps_a_retry_storm_against_a_dead_dependency() {
-    let budget = RetryBudget::builder().build().unwrap(); // 20 % + 10/s
+    let budget = RetryBudget::builder().build().unwrap(); // 50 % + 10/s, 3 per failure streak
     let retry = Retry::builder()
         .budget(budget)
         .backoff(Backoff::constant(Duration::ZERO))
@@ -375,7 +375,8 @@ async fn budget_caps_a_retry_storm_against_a_dead_dependency() {
         tokio::time::advance(ms(100)).await;
     }
     let attempts = calls.lock().unwrap().len();
-    // Without a budget: 2000 attempts. With it: 500 requests + about 10 retries a second.
+    // Without a budget: 2000 attempts. With it: 500 requests + one failure streak (3 retries:
+    // no success ever ends it); the bound below is looser.
     assert!(attempts <= 500 + 10 + 5 * 10, "{attempts} attempts");
 }
 
