@@ -1,0 +1,170 @@
+//! Adversarial review of the retry budget (issue 15's redesign): the bounds its module docs
+//! state, checked from the outside over random schedules, and the edges around them.
+
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use seawall::clock::{Clock, ManualClock};
+use seawall::retry::RetryBudget;
+
+const PERIOD_NANOS: u64 = 1_000_000_000;
+
+fn budget(ratio: f64, floor: u32, streak: u32) -> (RetryBudget, ManualClock) {
+    let time = ManualClock::new();
+    let b = RetryBudget::builder()
+        .ratio(ratio)
+        .min_per_sec(floor)
+        .failure_streak(streak)
+        .clock(Clock::from(time.clone()))
+        .build()
+        .unwrap();
+    (b, time)
+}
+
+/// The start of the oldest bucket of the window at `t` (1 s period, ten exact tenths).
+fn window_start(t: u64) -> u64 {
+    let bucket = (u128::from(t) * 10 / u128::from(PERIOD_NANOS)) as u64;
+    let oldest = bucket.saturating_sub(9);
+    (u128::from(oldest) * u128::from(PERIOD_NANOS) / 10) as u64
+}
+
+/// Random single-threaded schedules of deposits, refunds, withdrawals, balance reads and
+/// clock steps (from a nanosecond to days), against the three bounds of the module docs,
+/// the window ("a success never pays after its period"), and `balance` against `withdraw`.
+#[test]
+fn random_schedules_keep_every_stated_bound() {
+    let steps = [
+        0u64,
+        1,
+        999,
+        37_000_000,
+        99_999_999,
+        100_000_000,
+        100_000_001,
+        450_000_000,
+        1_000_000_000,
+        10_000_000_000,
+        86_400_000_000_000,
+    ];
+    let settings: [(f64, u32, u32); 7] = [
+        (0.5, 10, 3),
+        (0.5, 0, 3),
+        (1.0, 0, u32::MAX),
+        (0.2, 1000, 1),
+        (1000.0, 3, 2),
+        (0.0, 5, 7),
+        (0.37, 2, 5),
+    ];
+    for seed in 0..400u64 {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let (ratio, floor, streak) = settings[seed as usize % settings.len()];
+        let (b, time) = budget(ratio, floor, streak);
+        let cap = f64::from(floor).min(f64::from(streak));
+        let (mut deposits, mut grants) = (0u64, 0u64);
+        // Times of every deposit and grant (nanoseconds), for the window check.
+        let (mut deposit_times, mut grant_times) = (Vec::new(), Vec::new());
+        let mut refunds = 0u64;
+        // Withdrawals and grants since the last deposit (all deposits are visible: d = 0).
+        let (mut asked_since, mut granted_since) = (0u64, 0u64);
+        for _ in 0..400 {
+            match rng.random_range(0..10) {
+                0..=2 => {
+                    let n = rng.random_range(1..20);
+                    for _ in 0..n {
+                        b.deposit();
+                        deposit_times.push(time.now_nanos());
+                    }
+                    deposits += n;
+                    asked_since = 0;
+                    granted_since = 0;
+                }
+                3 => {
+                    b.refund();
+                    refunds += 1;
+                }
+                4 => {
+                    let step = steps[rng.random_range(0..steps.len())];
+                    time.advance(Duration::from_nanos(step));
+                }
+                _ => {
+                    let balance = b.balance();
+                    assert!(
+                        balance.is_finite() && balance >= 0.0,
+                        "seed {seed}: {balance}"
+                    );
+                    let granted = b.withdraw();
+                    assert_eq!(
+                        granted,
+                        balance >= 1.0 - 1e-9,
+                        "seed {seed}: balance {balance} but withdraw said {granted}"
+                    );
+                    asked_since += 1;
+                    if granted {
+                        grants += 1;
+                        granted_since += 1;
+                        grant_times.push(time.now_nanos());
+                    }
+                    // 1. The failure streak.
+                    assert!(
+                        granted_since <= u64::from(streak),
+                        "seed {seed}: {granted_since} grants with no deposit between them"
+                    );
+                    if asked_since > u64::from(streak) {
+                        assert!(!granted, "seed {seed}: granted past the streak");
+                    }
+                    // 2. The ratio, over the whole life (refunds only lower it).
+                    let t = time.now_nanos() as f64 / 1e9;
+                    let bound = ratio * deposits as f64 + f64::from(floor) * t + cap;
+                    assert!(
+                        grants as f64 <= bound + 1e-6,
+                        "seed {seed}: {grants} grants > {bound}"
+                    );
+                    // The window, without floor and refunds: the grants whose time falls in
+                    // the window at this grant never exceed ratio x the deposits made in it
+                    // (successes are dated early, never late).
+                    if granted && floor == 0 && refunds == 0 {
+                        let from = window_start(time.now_nanos());
+                        let g = grant_times.iter().filter(|&&x| x >= from).count();
+                        let d = deposit_times.iter().filter(|&&x| x >= from).count();
+                        assert!(
+                            g as f64 <= ratio * d as f64 + 1e-6,
+                            "seed {seed}: {g} grants in the window, {d} deposits in it"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[path = "common/storm_sim.rs"]
+#[allow(dead_code)]
+mod sim;
+
+/// The storm goals hold for the simulation's latencies (successes 20 ms, failures 5 ms), but
+/// the failure streak only sees "no success comes back" once the successes of the calls sent
+/// before the onset have drained: for one success latency after it, every fast failure finds
+/// a new success, starts a new streak, and draws on the healthy second's credit (0.5 x the
+/// rate). With fast failures (a refused connection, a load balancer's 503) and successes of a
+/// more usual 200 ms, about `rate x (success - failure latency)` retries go out at the onset.
+#[test]
+#[ignore = "finding: slow successes in flight at the onset defeat the failure streak (peak > 1.25x)"]
+fn a_total_outage_with_slower_successes_still_carries_no_burst() {
+    // Measured: 1000/s at 200 ms 101 retries, peak 1.26x; at 500 ms 254, 1.52x; 10,000/s at
+    // 500 ms 2482 retries, 1.45x; 100/s at 200 ms 14 retries, 1.30x (outage load stays <= 1.08x).
+    for (rate, success_ms) in [(1000, 500), (10_000, 500), (100, 200)] {
+        let scenario = sim::Scenario {
+            success_latency: Duration::from_millis(success_ms),
+            ..sim::Scenario::new(rate, sim::Failure::Total)
+        };
+        let o = sim::run(&scenario, sim::Strategy::Seawall);
+        let retries: u32 = o.load.iter().sum::<u32>() - o.offered.iter().sum::<u32>();
+        let ctx = format!(
+            "{rate}/s, successes in {success_ms} ms: {retries} retries, {}",
+            sim::row(&o)
+        );
+        assert!(o.outage_load() <= 1.10, "retries added over 10 %: {ctx}");
+        assert!(o.peak() <= 1.25, "a 100 ms interval over 1.25x: {ctx}");
+    }
+}
