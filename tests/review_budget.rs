@@ -168,3 +168,89 @@ fn a_total_outage_with_slower_successes_still_carries_no_burst() {
         assert!(o.peak() <= 1.25, "a 100 ms interval over 1.25x: {ctx}");
     }
 }
+
+/// Bound 1 "for all the clones together": a healthy spell of deposits from many threads, then
+/// eight threads with clones asking at once, many times, with no success: at most one streak.
+#[test]
+fn clones_on_many_threads_get_one_streak_in_a_total_outage() {
+    for _ in 0..20 {
+        let (b, time) = budget(1000.0, u32::MAX, 3);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                let b = b.clone();
+                s.spawn(move || (0..5_000).for_each(|_| b.deposit()));
+            }
+        });
+        time.advance(Duration::from_millis(10));
+        let granted: u32 = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let (b, time) = (b.clone(), time.clone());
+                    s.spawn(move || {
+                        (0..5_000)
+                            .map(|i| {
+                                if i % 100 == 0 {
+                                    time.advance(Duration::from_millis(1));
+                                }
+                                u32::from(b.withdraw())
+                            })
+                            .sum::<u32>()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(granted, 3, "{granted} retries granted with no success");
+    }
+}
+
+/// Withdrawals racing deposits on many threads never overdraw the ratio (floor off).
+#[test]
+fn racing_threads_never_overdraw_the_ratio() {
+    for _ in 0..20 {
+        let (b, _time) = budget(0.5, 0, u32::MAX);
+        let granted: u32 = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|t| {
+                    let b = b.clone();
+                    s.spawn(move || {
+                        let mut n = 0;
+                        for i in 0..2_000 {
+                            if (i + t) % 2 == 0 {
+                                b.deposit();
+                            }
+                            n += u32::from(b.withdraw());
+                        }
+                        n
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        // 8 x 1000 successes x 0.5.
+        assert!(granted <= 4_000, "{granted}");
+    }
+}
+
+/// `balance()` is documented as "the retries the budget would allow right now" (and exported
+/// as the `resilience.retry.budget.balance` gauge under that description), but it ignores how
+/// much of the failure streak is left: 20 successes at 0.5 read as 10 retries, of which 3 are
+/// granted; after two grants it still reads 8 while one more is granted.
+#[test]
+#[ignore = "finding: balance() overstates what the budget would allow while a streak runs"]
+fn balance_is_what_the_budget_would_allow() {
+    let (b, _time) = budget(0.5, 0, 3);
+    for _ in 0..20 {
+        b.deposit();
+    }
+    assert!(b.withdraw() && b.withdraw());
+    let balance = b.balance();
+    let mut granted = 0;
+    while b.withdraw() {
+        granted += 1;
+    }
+    assert!(
+        balance < f64::from(granted) + 1.0,
+        "balance() said {balance}, the budget then granted {granted}"
+    );
+}
