@@ -44,7 +44,8 @@
 //!    period at a time: see [`period`](BudgetBuilder::period)). A partial outage, in which
 //!    each call fails with probability `p`, wants `p + p² + p³` retries per call against
 //!    `1 - p⁴` successes: `ratio` 0.5 (the default) pays for all of them up to `p` ≈ 0.33
-//!    and bounds the load of any worse one to 1.5 times the successes.
+//!    and bounds the retries of any worse one to half the successes (plus the floor): a load
+//!    of at most 1.5 times the offered load.
 //! 3. **The floor.** It accrues at `min_per_sec` a second and holds at most
 //!    `F = min(min_per_sec, failure_streak)` retries: over any stretch, the floor pays for at
 //!    most `F + min_per_sec × T` retries. It starts full, so that a client with little
@@ -556,8 +557,9 @@ impl BudgetBuilder {
     ///
     /// It bounds a partial outage: with each call failing with probability `p`, unlimited
     /// retries want `p + p² + p³` per call (0.42 at `p` = 0.3) against about one success, so
-    /// 0.5 pays for them all up to `p` ≈ 0.33, and caps the load of any worse partial outage
-    /// at 1.5 times the successes. A total outage is stopped by the
+    /// 0.5 pays for them all up to `p` ≈ 0.33, and caps the retries of any worse partial
+    /// outage at half its successes (plus the floor), a load of at most 1.5 times the offered
+    /// load. A total outage is stopped by the
     /// [`failure_streak`](Self::failure_streak), not by the ratio.
     pub fn ratio(mut self, ratio: f64) -> Self {
         self.ratio = ratio;
