@@ -254,3 +254,26 @@ fn balance_is_what_the_budget_would_allow() {
         "balance() said {balance}, the budget then granted {granted}"
     );
 }
+
+/// Bound 2 holds "up to the rounding of `f64` sums, below a billionth of a retry". But a
+/// withdrawal grants when the balance is within `ROUNDING` (1e-9) of a token and charges only
+/// what there was: the shortfall is forgiven at every grant, so it adds up. With a ratio just
+/// under 1 and no floor, every success pays for a whole retry: 10,000 successes, 10,000
+/// retries, against a bound of 9,999.99999 (an excess of 5e-6, not below 1e-9; over 1e10
+/// successes, 5 whole retries).
+#[test]
+#[ignore = "finding (nit): the rounding allowance is forgiven per grant, so the ratio bound's excess grows with the grants"]
+fn the_rounding_allowance_does_not_add_up() {
+    let ratio = 1.0 - 5e-10;
+    let (b, _time) = budget(ratio, 0, u32::MAX);
+    let mut granted = 0u32;
+    for _ in 0..10_000 {
+        b.deposit();
+        granted += u32::from(b.withdraw());
+    }
+    let bound = ratio * 10_000.0;
+    assert!(
+        f64::from(granted) <= bound + 1e-9,
+        "{granted} retries granted, bound {bound}"
+    );
+}
