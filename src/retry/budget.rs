@@ -517,6 +517,7 @@ impl fmt::Debug for RetryBudget {
             .field("ratio", &self.account.terms.ratio)
             .field("min_per_sec", &self.account.terms.min_per_sec)
             .field("period", &self.account.period)
+            .field("failure_streak", &self.account.terms.failure_streak)
             .finish_non_exhaustive()
     }
 }
