@@ -19,7 +19,8 @@
 //! The columns: the load on the dependency during the outage over the offered load; the
 //! highest load of one 100 ms interval over its offered load, from the outage's start on;
 //! the requests that succeeded; the share of the requests whose first attempt failed that
-//! still succeeded; how long after the outage the retries stay above 5 % of the load.
+//! still succeeded; how long after the outage the load of a 100 ms interval stays more than
+//! 5 % (and more than one call) off its offered load.
 
 #[path = "../tests/common/storm_sim.rs"]
 mod sim;
