@@ -139,7 +139,6 @@ fn random_schedules_keep_every_stated_bound() {
 }
 
 #[path = "common/storm_sim.rs"]
-#[allow(dead_code)]
 mod sim;
 
 /// The storm goals hold for the simulation's latencies (successes 20 ms, failures 5 ms), but
