@@ -148,7 +148,7 @@ mod sim;
 /// rate). With fast failures (a refused connection, a load balancer's 503) and successes of a
 /// more usual 200 ms, about `rate x (success - failure latency)` retries go out at the onset.
 #[test]
-#[ignore = "finding: slow successes in flight at the onset defeat the failure streak (peak > 1.25x)"]
+#[ignore = "known limit (storms issue, open): successes in flight at the onset end the streak; see README, Known limits"]
 fn a_total_outage_with_slower_successes_still_carries_no_burst() {
     // Measured: 1000/s at 200 ms 101 retries, peak 1.26x; at 500 ms 254, 1.52x; 10,000/s at
     // 500 ms 2482 retries, 1.45x; 100/s at 200 ms 14 retries, 1.30x (outage load stays <= 1.08x).
@@ -236,7 +236,6 @@ fn racing_threads_never_overdraw_the_ratio() {
 /// much of the failure streak is left: 20 successes at 0.5 read as 10 retries, of which 3 are
 /// granted; after two grants it still reads 8 while one more is granted.
 #[test]
-#[ignore = "finding: balance() overstates what the budget would allow while a streak runs"]
 fn balance_is_what_the_budget_would_allow() {
     let (b, _time) = budget(0.5, 0, 3);
     for _ in 0..20 {
@@ -261,7 +260,6 @@ fn balance_is_what_the_budget_would_allow() {
 /// retries, against a bound of 9,999.99999 (an excess of 5e-6, not below 1e-9; over 1e10
 /// successes, 5 whole retries).
 #[test]
-#[ignore = "finding (nit): the rounding allowance is forgiven per grant, so the ratio bound's excess grows with the grants"]
 fn the_rounding_allowance_does_not_add_up() {
     let ratio = 1.0 - 5e-10;
     let (b, _time) = budget(ratio, 0, u32::MAX);
@@ -277,43 +275,44 @@ fn the_rounding_allowance_does_not_add_up() {
     );
 }
 
-/// The hedge's docs: "a hedge with a given budget and no retry depositing gets only the
-/// floor". With the failure streak, a budget nobody deposits into never starts a new streak:
-/// after `failure_streak` (3) hedges it refuses every hedge for the rest of its life, floor or
-/// not. Here: a given budget with a floor of 10 a second, one slow call every 500 ms for a
-/// minute (every call hedged after 50 ms, every call succeeding): the floor would pay for all
-/// 120 hedges; 3 are sent.
+/// The hedge's docs (as corrected by the review): a hedge with a given budget that no one
+/// deposits into gets at most `failure_streak` hedges, ever: no success is deposited, so the
+/// streak never ends, whatever the floor. Here: a floor of 10 a second, one slow call every
+/// 500 ms for a minute (every call hedged after 50 ms, every call succeeding): the floor
+/// would pay for all 120 hedges; 3 are sent. With `deposit_successes(true)` the streak ends
+/// at every success and the hedges flow.
 #[tokio::test(start_paused = true)]
-#[ignore = "finding: a hedge with a given budget no one deposits into is wedged after 3 hedges, not held to the floor"]
-async fn a_hedge_on_a_given_budget_without_deposits_gets_the_floor() {
+async fn a_hedge_on_a_given_budget_without_deposits_gets_one_streak_ever() {
     use seawall::hedge::Hedge;
     use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Arc;
     use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 
-    let attempts = Arc::new(AtomicU32::new(0));
-    let a = attempts.clone();
-    let hedge = Hedge::builder()
-        .delay(Duration::from_millis(50))
-        .budget(RetryBudget::builder().min_per_sec(10).build().unwrap())
-        .build()
-        .unwrap();
-    let mut svc = ServiceBuilder::new()
-        .layer(hedge.layer())
-        .service(service_fn(move |req: u32| {
-            a.fetch_add(1, Ordering::Relaxed);
-            async move {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                Ok::<_, seawall::BoxError>(req)
-            }
-        }));
-    for i in 0..120 {
-        assert_eq!(svc.ready().await.unwrap().call(i).await.unwrap(), i);
-        tokio::time::sleep(Duration::from_millis(400)).await;
+    async fn hedges_in_a_minute(deposit: bool) -> u32 {
+        let attempts = Arc::new(AtomicU32::new(0));
+        let a = attempts.clone();
+        let hedge = Hedge::builder()
+            .delay(Duration::from_millis(50))
+            .budget(RetryBudget::builder().min_per_sec(10).build().unwrap())
+            .deposit_successes(deposit)
+            .build()
+            .unwrap();
+        let mut svc = ServiceBuilder::new()
+            .layer(hedge.layer())
+            .service(service_fn(move |req: u32| {
+                a.fetch_add(1, Ordering::Relaxed);
+                async move {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok::<_, seawall::BoxError>(req)
+                }
+            }));
+        for i in 0..120 {
+            assert_eq!(svc.ready().await.unwrap().call(i).await.unwrap(), i);
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+        attempts.load(Ordering::Relaxed) - 120
     }
-    let hedges = attempts.load(Ordering::Relaxed) - 120;
-    assert!(
-        hedges >= 100,
-        "{hedges} hedges in a minute on a floor of 10 a second"
-    );
+    assert_eq!(hedges_in_a_minute(false).await, 3);
+    let hedges = hedges_in_a_minute(true).await;
+    assert!(hedges >= 100, "{hedges} hedges in a minute with deposits");
 }

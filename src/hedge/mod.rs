@@ -109,7 +109,9 @@
 //!
 //! A budget cannot tell who deposited, so two depositors per call (retry, and a hedge told
 //! to deposit, on one budget) would double what retries and hedges may add. The default errs
-//! the other way: a hedge with a given budget and no retry depositing gets only the floor.
+//! the other way: a hedge with a given budget and no retry depositing gets at most
+//! `failure_streak` hedges (3 by default) until something deposits, ever: no success is
+//! deposited, so the budget's failure streak never ends, whatever its floor.
 //!
 //! # Why not tower's `hedge`
 //!

@@ -399,13 +399,13 @@ impl Ledger {
         terms.ratio * successes - spent
     }
 
-    /// The retries the credit allows now, fractional; zero once the failure streak is at its
-    /// limit (the next withdrawal would be refused whatever the credit).
+    /// The retries the budget allows now, fractional: the credit, but no more than the
+    /// withdrawals the failure streak has left (zero once it is at its limit: the next
+    /// withdrawal would be refused whatever the credit).
     fn balance(&self, terms: &Terms) -> f64 {
-        if self.streak >= terms.failure_streak {
-            return 0.0;
-        }
-        self.earned(terms).max(0.0) + self.floor
+        let left = terms.failure_streak.saturating_sub(self.streak);
+        // `left` is at most `failure_streak`, far below 2^53: exact in an `f64`.
+        (self.earned(terms).max(0.0) + self.floor).min(left as f64)
     }
 
     /// Counts one more withdrawal in the streak, then takes one token, earned credit first,
@@ -421,8 +421,11 @@ impl Ledger {
         if earned + self.floor < 1.0 - ROUNDING {
             return false;
         }
-        self.window[slot(terms.bucket(self.at))].spent += earned;
-        self.floor = (self.floor - (1.0 - earned)).max(0.0);
+        // The floor pays what the credit does not; a shortfall within `ROUNDING` is charged
+        // to the window as debt, not forgiven, so the allowance never adds up over grants.
+        let from_floor = (1.0 - earned).min(self.floor);
+        self.floor -= from_floor;
+        self.window[slot(terms.bucket(self.at))].spent += 1.0 - from_floor;
         true
     }
 }

@@ -420,11 +420,13 @@ async fn a_refused_hedge_ends_the_hedging_of_that_call() {
 
 #[tokio::test(start_paused = true)]
 async fn a_call_deposits_once_with_retry_and_hedge_on_one_budget() {
-    // Ratio 1, no floor: the balance is the successes deposited.
+    // Ratio 1, no floor, no streak limit (the balance is capped by the streak's withdrawals
+    // left): the balance is the successes deposited.
     let budget = || {
         RetryBudget::builder()
             .ratio(1.0)
             .min_per_sec(0)
+            .failure_streak(u32::MAX)
             .build()
             .unwrap()
     };
