@@ -211,9 +211,10 @@ const MIN_PERIOD: Duration = Duration::from_millis(1);
 /// assert!(!budget.withdraw());
 /// assert_eq!(budget.balance(), 0.0);
 ///
-/// // One more success starts a new streak: the credit left pays again.
+/// // One more success starts a new streak: the credit left (7.5 retries) pays again, at
+/// // most a streak's worth at a time, which is what the balance says.
 /// budget.deposit();
-/// assert_eq!(budget.balance(), 7.5);
+/// assert_eq!(budget.balance(), 3.0);
 /// assert!(budget.withdraw());
 ///
 /// // A success pays for retries during one period (1 s by default), then never again.
@@ -472,8 +473,9 @@ impl RetryBudget {
         ledger.withdraw(terms)
     }
 
-    /// The retries the budget would allow right now (a fractional balance; zero while the
-    /// failure streak is at its limit, whatever the credit). Reads the clock; computes on a
+    /// The retries the budget would allow right now: the credit (fractional), but no more
+    /// than the withdrawals the failure streak has left (zero while it is at its limit,
+    /// whatever the credit). Reads the clock; computes on a
     /// copy of the accounts and stores nothing, so reading never changes what the budget
     /// grants.
     pub fn balance(&self) -> f64 {
