@@ -141,12 +141,22 @@ where
     C: Classify<T, E> + ?Sized,
     E: 'static,
 {
-    if let Err(e) = result {
-        if crate::error::ErrorKind::of_any(e).never_reached_dependency() {
-            return Outcome::Ignored;
-        }
+    if never_reached_dependency(result) {
+        return Outcome::Ignored;
     }
     classifier.classify(result)
+}
+
+/// Whether `result` is one of seawall's own refusals that never reached the dependency
+/// ([`ErrorKind::never_reached_dependency`](crate::ErrorKind::never_reached_dependency)):
+/// the one test every layer that counts outcomes (the breaker, the throttle) applies before
+/// its classifier. Only an error is looked at.
+#[inline]
+pub(crate) fn never_reached_dependency<T, E: 'static>(result: &Result<T, E>) -> bool {
+    result
+        .as_ref()
+        .err()
+        .is_some_and(|e| crate::error::ErrorKind::of_any(e).never_reached_dependency())
 }
 
 #[cfg(test)]

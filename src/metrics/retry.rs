@@ -24,7 +24,11 @@ const BUDGET_BALANCE: &str = "resilience.retry.budget.balance";
 pub(crate) const BALANCE_EVERY: u32 = 64;
 
 /// The `reason` label values of a retry, in the order of [`retry_reason_index`].
-const RETRY_REASONS: [&str; 3] = ["error", "response", "timeout"];
+const RETRY_REASONS: [&str; 3] = [
+    RetryReason::Error.as_str(),
+    RetryReason::Response.as_str(),
+    RetryReason::Timeout.as_str(),
+];
 
 const fn retry_reason_index(reason: RetryReason) -> usize {
     match reason {
@@ -35,7 +39,11 @@ const fn retry_reason_index(reason: RetryReason) -> usize {
 }
 
 /// The `outcome` label values of a call, in the order of [`outcome_index`].
-const OUTCOMES: [&str; 3] = ["success", "not_retryable", "gave_up"];
+const OUTCOMES: [&str; 3] = [
+    CallOutcome::Success.as_str(),
+    CallOutcome::NotRetryable.as_str(),
+    CallOutcome::GaveUp(GiveUpReason::RetriesUsedUp).as_str(),
+];
 
 const fn outcome_index(outcome: CallOutcome) -> usize {
     match outcome {

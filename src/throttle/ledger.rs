@@ -13,7 +13,6 @@ use super::probability::{draw_rejects, threshold, Counts, BUCKETS};
 use super::window::{Settled, Window};
 use crate::classify::{Classify, DefaultClassifier, Outcome};
 use crate::clock::{duration_to_nanos, Clock};
-use crate::error::ErrorKind;
 use crate::sync::{thread_index, Arc, AtomicU64, Lane, Ordering};
 
 /// Client-side adaptive throttling (Google SRE): sheds calls locally, with probability
@@ -377,10 +376,8 @@ where
     C: Classify<T, E> + ?Sized,
     E: 'static,
 {
-    if let Err(e) = result {
-        if ErrorKind::of_any(e).never_reached_dependency() {
-            return None;
-        }
+    if crate::classify::never_reached_dependency(result) {
+        return None;
     }
     Some(classifier.classify(result))
 }
