@@ -14,24 +14,23 @@
 //!
 //! `cargo bench --bench throttle`
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
 use seawall::clock::{Clock, ManualClock};
 use seawall::throttle::AdaptiveThrottle;
-use seawall::{BoxError, Outcome};
-use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use seawall::Outcome;
+use tower::ServiceBuilder;
 
 // ===== allocation counting: the success path must allocate nothing =====
 
 // The test suite's counting allocator (per thread: the calls below run on this one).
 #[path = "../tests/common/alloc.rs"]
 mod alloc;
+#[path = "common/harness.rs"]
+mod harness;
+use harness::{async_loop, bare, one_call, two_threads};
 
 #[global_allocator]
 static GLOBAL: alloc::Counting = alloc::Counting;
@@ -61,21 +60,6 @@ fn allocations(_: &mut Criterion) {
     let n = alloc::allocations() - before;
     println!("throttle/success_path: {n} allocations in 10000 calls");
     assert_eq!(n, 0, "the success path allocated");
-}
-
-fn bare() -> impl Service<u64, Response = u64, Error = BoxError> + Clone + Send {
-    service_fn(|x: u64| std::future::ready(Ok::<u64, BoxError>(x.wrapping_add(1))))
-}
-
-#[inline(always)]
-fn one_call<S: Service<u64, Response = u64>>(svc: &mut S, x: u64) -> u64 {
-    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-    let _ = svc.poll_ready(&mut cx);
-    let future = pin!(svc.call(x));
-    match future.poll(&mut cx) {
-        Poll::Ready(Ok(v)) => v,
-        _ => 0,
-    }
 }
 
 fn success_path(c: &mut Criterion) {
@@ -113,24 +97,6 @@ fn success_path(c: &mut Criterion) {
     g.finish();
 }
 
-/// `iters` calls awaited one after the other in one task, as an application makes them.
-fn async_loop<S>(rt: &tokio::runtime::Runtime, svc: &mut S, iters: u64) -> Duration
-where
-    S: Service<u64, Response = u64>,
-{
-    rt.block_on(async {
-        let start = Instant::now();
-        for i in 0..iters {
-            let svc = match svc.ready().await {
-                Ok(svc) => svc,
-                Err(_) => continue,
-            };
-            let _ = black_box(svc.call(black_box(i)).await.ok());
-        }
-        start.elapsed()
-    })
-}
-
 fn success_path_async(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -151,33 +117,6 @@ fn success_path_async(c: &mut Criterion) {
         b.iter_custom(|iters| async_loop(&rt, &mut svc, iters))
     });
     g.finish();
-}
-
-/// Runs `iters` calls on each of two threads at once; returns the slower thread's time.
-fn two_threads<S>(svc: S, iters: u64) -> Duration
-where
-    S: Service<u64, Response = u64> + Clone + Send + 'static,
-{
-    let start = Arc::new(std::sync::Barrier::new(2));
-    let handles: Vec<_> = (0..2)
-        .map(|_| {
-            let mut svc = svc.clone();
-            let start = start.clone();
-            std::thread::spawn(move || {
-                start.wait();
-                let t = Instant::now();
-                for i in 0..iters {
-                    black_box(one_call(&mut svc, i));
-                }
-                t.elapsed()
-            })
-        })
-        .collect();
-    handles
-        .into_iter()
-        .map(|h| h.join().unwrap())
-        .max()
-        .unwrap_or_default()
 }
 
 fn success_path_two_threads(c: &mut Criterion) {
