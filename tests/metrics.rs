@@ -2,11 +2,10 @@
 //! through `metrics::with_local_recorder`, so tests share no global recorder), asserting
 //! every series after each step: what must move, and that nothing else did.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics_util::debugging::DebuggingRecorder;
 use seawall::circuit_breaker::{CircuitBreaker, State};
 use seawall::clock::ManualClock;
 use seawall::metrics::{BreakerMetrics, RetryMetrics, WithMetrics};
@@ -14,73 +13,21 @@ use seawall::retry::{Backoff, Jitter, Retry, RetryBudget};
 use seawall::{BoxError, Outcome};
 use tower::{service_fn, Service, ServiceExt};
 
-/// Every series, as `"metric{label=value,...}"` (labels sorted) to its value: counters and
-/// gauges as numbers, histograms as their samples.
-#[derive(Debug, Clone, PartialEq)]
-enum V {
-    N(f64),
-    H(Vec<f64>),
-}
+#[path = "common/metrics_reader.rs"]
+mod metrics_reader;
 
-/// Reads a `DebuggingRecorder` into a running total. Its snapshots are destructive (metrics-util
-/// 0.20 swaps counters and gauges to zero and drains histograms), so each read adds counter
-/// deltas and appends histogram samples to what earlier reads saw. A gauge reads 0 both when
-/// set to 0 and when not set since the last read: the state gauges are always written
-/// together (one 1, the rest 0), so a read in which one of a group is non-zero overwrites the
-/// group, and a read of all zeros keeps the group's last values.
-struct Reader {
-    snapshotter: Snapshotter,
-    total: RefCell<BTreeMap<String, V>>,
-}
+use metrics_reader::{Gauges, V};
+
+/// The breaker's state gauges are written together: read by group.
+struct Reader(metrics_reader::Reader);
 
 impl Reader {
     fn new(recorder: &DebuggingRecorder) -> Self {
-        Reader {
-            snapshotter: recorder.snapshotter(),
-            total: RefCell::default(),
-        }
+        Reader(metrics_reader::Reader::new(recorder, Gauges::Grouped))
     }
 
     fn read(&self) -> BTreeMap<String, V> {
-        let mut total = self.total.borrow_mut();
-        let mut gauges: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
-        for (key, _, _, value) in self.snapshotter.snapshot().into_vec() {
-            let key = key.key();
-            let mut labels: Vec<String> = key
-                .labels()
-                .map(|l| format!("{}={}", l.key(), l.value()))
-                .collect();
-            labels.sort();
-            let id = format!("{}{{{}}}", key.name(), labels.join(","));
-            match value {
-                DebugValue::Counter(n) => match total.entry(id).or_insert(V::N(0.0)) {
-                    V::N(t) => *t += n as f64,
-                    V::H(_) => unreachable!(),
-                },
-                DebugValue::Histogram(h) => match total.entry(id).or_insert(V::H(vec![])) {
-                    V::H(t) => t.extend(h.into_iter().map(|x| x.into_inner())),
-                    V::N(_) => unreachable!(),
-                },
-                DebugValue::Gauge(g) => {
-                    // The group: the metric and its `name` label.
-                    let name = key
-                        .labels()
-                        .find(|l| l.key() == "name")
-                        .map(|l| l.value().to_owned());
-                    let group = format!("{}/{:?}", key.name(), name);
-                    gauges.entry(group).or_default().push((id, g.into_inner()));
-                }
-            }
-        }
-        for (_, group) in gauges {
-            let written = group.iter().any(|(_, g)| *g != 0.0);
-            for (id, g) in group {
-                if written || !total.contains_key(&id) {
-                    total.insert(id, V::N(g));
-                }
-            }
-        }
-        total.clone()
+        self.0.read()
     }
 }
 

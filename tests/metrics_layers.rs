@@ -5,11 +5,10 @@
 //! series of the layer after each step: what must move, and that nothing else did. Time is
 //! tokio's paused clock.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics_util::debugging::DebuggingRecorder;
 use seawall::bulkhead::Bulkhead;
 use seawall::circuit_breaker::CircuitOpen;
 use seawall::fallback::{fallback_fn, Fallback, FallbackLayer};
@@ -21,61 +20,23 @@ use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 
 const MS: Duration = Duration::from_millis(1);
 
-/// A series' value: counters and gauges as numbers, histograms as their samples.
-#[derive(Debug, Clone, PartialEq)]
-enum V {
-    N(f64),
-    H(Vec<f64>),
-}
+#[path = "common/metrics_reader.rs"]
+mod metrics_reader;
 
-/// Reads a `DebuggingRecorder` into a running total. Its snapshots are destructive (counters
-/// and gauges are swapped to zero, histograms drained), so each read adds counter deltas and
-/// appends histogram samples to what earlier reads saw. Gauges read as their value in the
-/// latest snapshot: tests read them right after they are written, and a later read without a
-/// write shows 0 (nothing wrote them since).
-struct Reader {
-    snapshotter: Snapshotter,
-    total: RefCell<BTreeMap<String, V>>,
-}
+use metrics_reader::{Gauges, V};
+
+/// Gauges read as their value in the latest snapshot: these tests read them right after they
+/// are written.
+struct Reader(metrics_reader::Reader);
 
 impl Reader {
     fn new(recorder: &DebuggingRecorder) -> Self {
-        Reader {
-            snapshotter: recorder.snapshotter(),
-            total: RefCell::default(),
-        }
+        Reader(metrics_reader::Reader::new(recorder, Gauges::Latest))
     }
 
     /// Every series whose name starts with `prefix`, as `"metric{label=value,...}"`.
     fn read(&self, prefix: &str) -> BTreeMap<String, V> {
-        let mut total = self.total.borrow_mut();
-        for (key, _, _, value) in self.snapshotter.snapshot().into_vec() {
-            let key = key.key();
-            let mut labels: Vec<String> = key
-                .labels()
-                .map(|l| format!("{}={}", l.key(), l.value()))
-                .collect();
-            labels.sort();
-            let id = format!("{}{{{}}}", key.name(), labels.join(","));
-            match value {
-                DebugValue::Counter(n) => match total.entry(id).or_insert(V::N(0.0)) {
-                    V::N(t) => *t += n as f64,
-                    V::H(_) => unreachable!(),
-                },
-                DebugValue::Histogram(h) => match total.entry(id).or_insert(V::H(vec![])) {
-                    V::H(t) => t.extend(h.into_iter().map(|x| x.into_inner())),
-                    V::N(_) => unreachable!(),
-                },
-                DebugValue::Gauge(g) => {
-                    total.insert(id, V::N(g.into_inner()));
-                }
-            }
-        }
-        total
-            .iter()
-            .filter(|(id, _)| id.starts_with(prefix))
-            .map(|(id, v)| (id.clone(), v.clone()))
-            .collect()
+        self.0.read_prefix(prefix)
     }
 }
 
